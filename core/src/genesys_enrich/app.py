@@ -1,0 +1,156 @@
+"""The process-wide assembly: one HTTP client, one token cache, the plugins, one pipeline.
+
+Hosts build an :class:`Enricher` once per process (per warm Lambda environment, per CLI run) and
+hand it every event. It must be used on one event loop: the HTTP client belongs to the loop it was
+created on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from pydantic import SecretStr
+
+from .errors import ConfigError
+from .extensions import ContextMapper, CrmSource, PluginContext
+from .genesys.auth import TokenProvider
+from .genesys.client import GenesysClient
+from .models import Outcome
+from .pipeline import Pipeline
+from .plugins import PluginRegistry, discover
+from .settings import GenesysSettings, Settings
+
+logger = logging.getLogger("genesys_enrich")
+
+
+class Enricher:
+    """Turns events into outcomes with everything settings enable. Build it with :meth:`start`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        registry: PluginRegistry,
+        sources: list[CrmSource],
+        mappers: list[ContextMapper],
+        genesys: GenesysClient | None,
+        *,
+        owns_http: bool = True,
+    ) -> None:
+        self.settings = settings
+        self._owns_http = owns_http
+        self.http = http
+        self.registry = registry
+        self.genesys = genesys
+        self.pipeline = Pipeline(
+            sources,
+            mappers,
+            genesys,
+            source_timeout=settings.pipeline.source_timeout_seconds,
+            topics=settings.pipeline.topics,
+        )
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        dry_run: bool = False,
+        plugins: Mapping[str, object] | None = None,
+        entry_points: bool = True,
+        http: httpx.AsyncClient | None = None,
+    ) -> Self:
+        """Load the enabled plugins, build the clients, and check the settings they need.
+
+        Args:
+            settings: from :func:`~genesys_enrich.settings.load_settings`.
+            dry_run: compute every patch but write nothing; needs no Genesys credentials.
+            plugins: extra plugin objects by name, registered as if installed (for tests).
+            entry_points: set ``False`` to use only ``plugins``, ignoring what is installed.
+            http: an HTTP client to use instead of building one (its owner closes it).
+
+        Raises:
+            ConfigError: a setting is missing or wrong.
+            PluginError: an enabled plugin is missing, failed to load, or is invalid.
+        """
+        genesys_settings = settings.genesys
+        credentials = None if dry_run else _credentials(genesys_settings)
+        registry = discover(
+            settings.pipeline.enabled_plugins, extra=plugins, entry_points=entry_points
+        )
+        client = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(genesys_settings.timeout_seconds),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            headers={"User-Agent": "genesys-enrich"},
+        )
+        context = PluginContext(http=client, logger=logger)
+        try:
+            sources = registry.build_sources(settings, context)
+            mappers = registry.build_mappers(settings, context)
+        except Exception:
+            if http is None:
+                await client.aclose()
+            raise
+        genesys = credentials and _genesys_client(client, genesys_settings, credentials)
+        return cls(settings, client, registry, sources, mappers, genesys, owns_http=http is None)
+
+    async def process(self, event: Any) -> Outcome:
+        """Enrich one event; see :meth:`Pipeline.process`."""
+        return await self.pipeline.process(event)
+
+    async def aclose(self) -> None:
+        for extension in (*self.pipeline.sources, *self.pipeline.mappers):
+            try:
+                await extension.aclose()
+            except Exception:
+                logger.warning("closing %s failed", extension.name, exc_info=True)
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _credentials(settings: GenesysSettings) -> tuple[str, SecretStr]:
+    missing = [
+        f"{name} (or GENESYS_ENRICH_GENESYS__{name.removeprefix('GENESYS_')})"
+        for name, value in (
+            ("GENESYS_CLIENT_ID", settings.client_id),
+            ("GENESYS_CLIENT_SECRET", settings.client_secret),
+        )
+        if not value
+    ]
+    if missing or settings.client_id is None or settings.client_secret is None:
+        msg = (
+            f"{' and '.join(missing)} not set: genesys-enrich needs a Genesys Cloud OAuth client "
+            "(Client Credentials grant) to write. Set them in the environment, or under [genesys] "
+            "in the settings file; use --dry-run to compute patches without writing."
+        )
+        raise ConfigError(msg)
+    return settings.client_id, settings.client_secret
+
+
+def _genesys_client(
+    http: httpx.AsyncClient, settings: GenesysSettings, credentials: tuple[str, SecretStr]
+) -> GenesysClient:
+    client_id, client_secret = credentials
+    tokens = TokenProvider(
+        http,
+        login_url=settings.login_base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_margin=settings.token_refresh_margin_seconds,
+    )
+    return GenesysClient(http, api_url=settings.api_base_url, tokens=tokens)

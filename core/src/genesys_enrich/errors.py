@@ -1,0 +1,49 @@
+"""One error tree. Messages are written for a person: what failed, with which value, what to do."""
+
+from __future__ import annotations
+
+
+class EnrichError(Exception):
+    """Base of every error genesys-enrich raises on purpose."""
+
+
+class ConfigError(EnrichError):
+    """A setting is missing or wrong. Raised at start-up, before any event is processed."""
+
+
+class PluginError(EnrichError):
+    """A plugin could not be loaded, validated or constructed. The message names the plugin."""
+
+
+class EventError(EnrichError):
+    """An event cannot be processed as given. Permanent: sending it again will not help."""
+
+
+class SourceError(EnrichError):
+    """A CRM source failed to look a customer up.
+
+    Sources raise this (or let any other exception escape) when the lookup failed, as opposed to
+    returning ``None`` when the customer is unknown. ``retryable`` tells the core whether the same
+    lookup may succeed later (a 5xx, a timeout) or not (bad credentials).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class GenesysError(EnrichError):
+    """Genesys Cloud refused or failed a request."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retryable: bool = False,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.retryable = retryable
+        self.correlation_id = correlation_id

@@ -1,0 +1,1 @@
+"""The Genesys Cloud side: regions, OAuth tokens, and the writes."""

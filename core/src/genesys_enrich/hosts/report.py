@@ -1,0 +1,72 @@
+"""Readable text for people at a terminal: outcomes, summaries, plugin listings."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from genesys_enrich.models import Outcome, Status
+from genesys_enrich.plugins import PluginRegistry
+
+_STATUS_ORDER = (Status.ENRICHED, Status.PARTIAL, Status.SKIPPED, Status.FAILED)
+
+
+def outcome_block(origin: str, outcome: Outcome, *, show_request: bool = False) -> str:
+    """A few lines for one event: status, ids, reason, each field with the source it came from."""
+    interaction = outcome.interaction_id or "-"
+    retry = " (retryable)" if outcome.retryable else ""
+    lines = [
+        f"{outcome.status.value.upper():<9} {origin}  interaction {interaction}  "
+        f"{outcome.duration_ms:.1f} ms",
+        f"          {outcome.reason}{retry}",
+    ]
+    width = max((len(name) for name in outcome.fields), default=0)
+    for name, value in outcome.fields.items():
+        source = outcome.provenance.get(name, "?")
+        lines.append(f"          {name:<{width}}  {json.dumps(value)}  <- {source}")
+    for conflict in outcome.conflicts:
+        offers = ", ".join(f"{src}={json.dumps(val)}" for src, val in conflict.values.items())
+        lines.append(f"          conflict on {conflict.field}: kept {conflict.kept} ({offers})")
+    if show_request and outcome.request is not None:
+        request = outcome.request
+        lines.append(f"          {request.method} {request.path}")
+        lines.append(f"          {json.dumps(request.body)}")
+    return "\n".join(lines)
+
+
+def summary_line(outcomes: Iterable[Outcome]) -> str:
+    counts = Counter(outcome.status for outcome in outcomes)
+    total = sum(counts.values())
+    parts = [f"{counts[status]} {status.value}" for status in _STATUS_ORDER if counts[status]]
+    return f"{total} event{'s' if total != 1 else ''}: " + (", ".join(parts) or "none")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A plain text table with columns as wide as their widest cell."""
+    body = [list(map(str, row)) for row in rows]
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *body, strict=False)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [list(headers), *body]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def plugins_table(registry: PluginRegistry, enabled: Iterable[str]) -> str:
+    on = set(enabled)
+    rows = []
+    for info in sorted(registry.plugins.values(), key=lambda i: i.name):
+        provides = [f"source:{n}" for n in info.sources] + [f"mapper:{n}" for n in info.mappers]
+        rows.append(
+            [
+                info.name,
+                f"{info.distribution or '-'} {info.version or ''}".strip(),
+                info.status.value,
+                "yes" if info.name in on else "no",
+                ", ".join(provides) or "-",
+                info.error or "",
+            ]
+        )
+    return table(["name", "distribution", "status", "enabled", "provides", "error"], rows)

@@ -1,0 +1,232 @@
+"""The enrichment pipeline: event → interaction → sources → merge → mappers → Genesys → outcome.
+
+The pipeline knows nothing of hosts (Lambda, CLI) and nothing of particular CRMs. It never raises
+for a bad event, a failing source or a Genesys error: every event ends in one :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Protocol, cast
+
+import httpx
+
+from .errors import EventError, GenesysError, SourceError
+from .events import CUSTOMER_START, NotHandled, parse_event
+from .extensions import ContextMapper, CrmSource
+from .genesys.client import write_request
+from .merge import merge
+from .models import (
+    Interaction,
+    JSONValue,
+    Outcome,
+    Record,
+    SourceResult,
+    SourceStatus,
+    Status,
+    WriteRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class Writer(Protocol):
+    """What the pipeline writes through: :class:`~genesys_enrich.genesys.client.GenesysClient`."""
+
+    async def write(
+        self, interaction: Interaction, fields: Mapping[str, JSONValue]
+    ) -> WriteRequest: ...
+
+
+class Pipeline:
+    """Runs events through the enabled sources and mappers and writes the result.
+
+    Args:
+        sources: in merge priority order, highest first.
+        mappers: in run order.
+        writer: where to write; ``None`` for a dry run, which computes everything but the write.
+        source_timeout: seconds each source's lookup may take before it counts as timed out.
+        topics: the Genesys topic patterns to handle.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[CrmSource],
+        mappers: Sequence[ContextMapper],
+        writer: Writer | None,
+        *,
+        source_timeout: float = 3.5,
+        topics: Iterable[str] = (CUSTOMER_START,),
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.sources = tuple(sources)
+        self.mappers = tuple(mappers)
+        self.writer = writer
+        self.source_timeout = source_timeout
+        self.topics = frozenset(topics)
+        self._clock = clock
+        self._lookups = {source.name: _as_coroutine(source) for source in self.sources}
+
+    @property
+    def dry_run(self) -> bool:
+        return self.writer is None
+
+    async def process(self, event: Any) -> Outcome:
+        """Enrich one event. Never raises for anything the event, a plugin or Genesys does."""
+        started = self._clock()
+        try:
+            outcome = await self._process(event)
+        except Exception as error:  # a bug of ours must still leave a record, and a retry
+            logger.exception("unexpected error while processing an event")
+            outcome = Outcome(
+                status=Status.FAILED,
+                reason=f"internal error: {type(error).__name__}: {error}",
+                event_id=_event_id(event),
+                retryable=True,
+            )
+        return replace(outcome, duration_ms=(self._clock() - started) * 1000, dry_run=self.dry_run)
+
+    async def _process(self, event: Any) -> Outcome:
+        try:
+            interaction = parse_event(event, topics=self.topics)
+        except NotHandled as decision:
+            return Outcome(Status.SKIPPED, str(decision), event_id=_event_id(event))
+        except EventError as error:
+            return Outcome(Status.FAILED, f"bad event: {error}", event_id=_event_id(event))
+        ids = {"event_id": interaction.event_id, "interaction_id": interaction.interaction_id}
+        if not interaction.customer_keys:
+            reason = "the event names no customer (no customer id, contact id, phone or email)"
+            return Outcome(Status.SKIPPED, reason, **ids)
+
+        results = await asyncio.gather(*(self._lookup(s, interaction) for s in self.sources))
+        failures = [result for result in results if result.failed]
+        contributions = [(r.source, r.fields) for r in results if r.status is SourceStatus.FOUND]
+        if not contributions:
+            if failures:
+                return Outcome(
+                    Status.FAILED,
+                    "no source could answer: " + _describe(failures),
+                    sources=tuple(results),
+                    retryable=any(result.retryable for result in failures),
+                    **ids,
+                )
+            return Outcome(
+                Status.SKIPPED, "no source knows this customer", sources=tuple(results), **ids
+            )
+
+        record, conflicts = merge(contributions)
+        try:
+            for mapper in self.mappers:
+                record = mapper.apply(record, interaction)
+                if not isinstance(record, Record):
+                    msg = f"mapper {mapper.name!r} returned {type(record).__name__}, not a Record"
+                    raise TypeError(msg)
+        except Exception as error:
+            return Outcome(
+                Status.FAILED,
+                f"mapper {mapper.name!r} failed: {type(error).__name__}: {error}",
+                sources=tuple(results),
+                conflicts=conflicts,
+                **ids,
+            )
+        fields = record.values_only()
+        common = {"conflicts": conflicts, "sources": tuple(results), **ids}
+        if not fields:
+            return Outcome(Status.SKIPPED, "the mappers left nothing to write", **common)
+        common |= {
+            "fields": fields,
+            "provenance": record.provenance(),
+            "request": write_request(interaction, fields),
+        }
+        if self.writer is not None:
+            try:
+                await self.writer.write(interaction, fields)
+            except GenesysError as error:
+                if error.status_code == httpx.codes.NOT_FOUND:
+                    return Outcome(Status.SKIPPED, "interaction not found or ended", **common)
+                return Outcome(Status.FAILED, str(error), retryable=error.retryable, **common)
+        verb = "would write" if self.writer is None else "wrote"
+        reason = f"{verb} {len(fields)} field{'s' if len(fields) != 1 else ''}"
+        if failures:
+            reason += "; " + _describe(failures)
+        return Outcome(Status.PARTIAL if failures else Status.ENRICHED, reason, **common)
+
+    async def _lookup(self, source: CrmSource, interaction: Interaction) -> SourceResult:
+        started = self._clock()
+
+        def result(status: SourceStatus, **extra: Any) -> SourceResult:
+            elapsed = (self._clock() - started) * 1000
+            return SourceResult(source.name, status, elapsed, **extra)
+
+        try:
+            async with asyncio.timeout(self.source_timeout):
+                found = await self._lookups[source.name](interaction)
+        except TimeoutError:
+            error = f"timed out after {self.source_timeout:g} s"
+            return result(SourceStatus.TIMED_OUT, error=error, retryable=True)
+        except SourceError as failure:
+            return result(SourceStatus.FAILED, error=str(failure), retryable=failure.retryable)
+        except httpx.HTTPStatusError as failure:
+            status = failure.response.status_code
+            error = f"HTTP {status} from {failure.request.url.host}"
+            return result(SourceStatus.FAILED, error=error, retryable=status in _RETRYABLE_HTTP)
+        except httpx.TransportError as failure:
+            error = f"{type(failure).__name__} talking to {failure.request.url.host}"
+            return result(SourceStatus.FAILED, error=error, retryable=True)
+        except Exception as failure:
+            logger.warning("source %s raised", source.name, exc_info=True)
+            error = f"{type(failure).__name__}: {failure}"
+            return result(SourceStatus.FAILED, error=error, retryable=True)
+        if not found:
+            return result(SourceStatus.NO_MATCH)
+        problem = _check_fields(found)
+        if problem:
+            return result(SourceStatus.FAILED, error=problem)
+        return result(SourceStatus.FOUND, fields=dict(found))
+
+
+def _as_coroutine(
+    source: CrmSource,
+) -> Callable[[Interaction], Awaitable[Mapping[str, JSONValue] | None]]:
+    """Async lookups are awaited; plain ones run in a worker thread so they block no one."""
+    if inspect.iscoroutinefunction(source.lookup):
+        return cast(
+            "Callable[[Interaction], Awaitable[Mapping[str, JSONValue] | None]]", source.lookup
+        )
+
+    async def in_thread(interaction: Interaction) -> Mapping[str, JSONValue] | None:
+        return cast(
+            "Mapping[str, JSONValue] | None", await asyncio.to_thread(source.lookup, interaction)
+        )
+
+    return in_thread
+
+
+def _check_fields(found: Any) -> str | None:
+    if not isinstance(found, Mapping):
+        return f"lookup returned {type(found).__name__}, expected a mapping of fields or None"
+    if not all(isinstance(name, str) for name in found):
+        return "lookup returned a field name that is not a string"
+    try:
+        json.dumps(found, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        return f"lookup returned a value that is not JSON-serialisable: {error}"
+    return None
+
+
+def _describe(failures: Iterable[SourceResult]) -> str:
+    return "; ".join(f"{result.source} {result.error}" for result in failures)
+
+
+def _event_id(event: Any) -> str | None:
+    if isinstance(event, Mapping) and isinstance(event.get("id"), str):
+        return cast("str", event["id"])
+    return None

@@ -1,0 +1,214 @@
+"""Settings: a TOML file, overridden by environment variables.
+
+Precedence, highest first:
+
+1. ``GENESYS_ENRICH_<SECTION>__<KEY>`` variables, e.g. ``GENESYS_ENRICH_GENESYS__CLIENT_ID`` or
+   ``GENESYS_ENRICH_PLUGINS__REST__API_KEY`` (sections nest with ``__``);
+2. the seed deployment's variables: ``GENESYS_CLIENT_ID``, ``GENESYS_CLIENT_SECRET``,
+   ``GENESYS_ENVIRONMENT``, ``GENESYS_API_URL``, ``GENESYS_LOGIN_URL``, ``CRM_API_BASE_URL``,
+   ``CRM_API_KEY``;
+3. the settings file: ``--settings FILE``, else ``$GENESYS_ENRICH_SETTINGS``, else ``settings.toml``
+   in the working directory when there is one;
+4. the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+from .events import CUSTOMER_START
+from .genesys.regions import resolve_domain
+
+ENV_PREFIX = "GENESYS_ENRICH_"
+SETTINGS_FILE_ENV = "GENESYS_ENRICH_SETTINGS"
+
+SEED_ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "GENESYS_CLIENT_ID": ("genesys", "client_id"),
+    "GENESYS_CLIENT_SECRET": ("genesys", "client_secret"),
+    "GENESYS_ENVIRONMENT": ("genesys", "environment"),
+    "GENESYS_API_URL": ("genesys", "api_url"),
+    "GENESYS_LOGIN_URL": ("genesys", "login_url"),
+    "CRM_API_BASE_URL": ("plugins", "rest", "base_url"),
+    "CRM_API_KEY": ("plugins", "rest", "api_key"),
+}
+"""The seed deployment's environment variables and the setting each one sets."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenesysSettings(_Section):
+    """``[genesys]``: where and as whom to write."""
+
+    environment: str = "mypurecloud.com"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_url: str | None = None
+    login_url: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    token_refresh_margin_seconds: float = Field(default=300.0, ge=0)
+
+    @field_validator("environment")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return resolve_domain(value)
+
+    @field_validator("api_url", "login_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("https://", "http://")):
+            msg = f"must be an http(s) URL, got {value!r}"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @property
+    def api_base_url(self) -> str:
+        return self.api_url or f"https://api.{self.environment}"
+
+    @property
+    def login_base_url(self) -> str:
+        return self.login_url or f"https://login.{self.environment}"
+
+
+class PipelineSettings(_Section):
+    """``[pipeline]``: which plugins run, in which order, under which limits."""
+
+    sources: tuple[str, ...] = ("rest",)
+    mappers: tuple[str, ...] = ("fields",)
+    topics: tuple[str, ...] = (CUSTOMER_START,)
+    """Genesys topic patterns (an event's ``detail-type``) to enrich; others are skipped."""
+    source_timeout_seconds: float = Field(default=3.5, gt=0)
+    concurrency: int = Field(default=32, ge=1)
+
+    @property
+    def enabled_plugins(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.sources, *self.mappers)))
+
+
+class Settings(BaseSettings):
+    """Everything genesys-enrich can be told. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    genesys: GenesysSettings = GenesysSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    plugins: dict[str, dict[str, Any]] = {}
+    """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments, so the environment must rank above them.
+        return env_settings, _SeedEnvSource(settings_cls), init_settings
+
+
+class _SeedEnvSource(PydanticBaseSettingsSource):
+    """Reads the seed deployment's variable names into the nested settings."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole tree at once
+
+    def __call__(self) -> dict[str, Any]:
+        tree: dict[str, Any] = {}
+        for variable, path in SEED_ENV_NAMES.items():
+            value = os.environ.get(variable)
+            if not value:
+                continue
+            node = tree
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
+        return tree
+
+
+def settings_file(path: str | Path | None = None) -> Path | None:
+    """The file to read: the one given, ``$GENESYS_ENRICH_SETTINGS``, or ./settings.toml if any."""
+    if path is not None:
+        return Path(path)
+    if named := os.environ.get(SETTINGS_FILE_ENV):
+        return Path(named)
+    default = Path("settings.toml")
+    return default if default.is_file() else None
+
+
+def load_settings(
+    path: str | Path | None = None, *, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Read settings from the file and the environment.
+
+    Args:
+        path: the TOML file; see :func:`settings_file` for the default.
+        overrides: values that replace the file's, section by section (the environment still wins).
+
+    Raises:
+        ConfigError: the file is missing or not TOML, or a value is invalid. The message names every
+            bad key and where to set it.
+    """
+    source = settings_file(path)
+    data: dict[str, Any] = {}
+    if source is not None:
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            msg = f"settings file {source} does not exist"
+            raise ConfigError(msg) from None
+        except tomllib.TOMLDecodeError as error:
+            msg = f"settings file {source} is not valid TOML: {error}"
+            raise ConfigError(msg) from None
+    for section, values in (overrides or {}).items():
+        data[section] = _deep_merge(data.get(section, {}), values)
+    try:
+        return Settings(**data)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, source)) from None
+
+
+def _deep_merge(base: Any, extra: Any) -> Any:
+    if isinstance(base, dict) and isinstance(extra, Mapping):
+        merged = dict(base)
+        for key, value in extra.items():
+            merged[key] = _deep_merge(base.get(key), value)
+        return merged
+    return extra
+
+
+def describe_validation_error(
+    error: ValidationError, source: Path | None, *, section: tuple[str, ...] = ()
+) -> str:
+    """One line per bad setting: its dotted name, the problem, and where to set it."""
+    where = f" in {source}" if source else ""
+    lines = ["invalid settings:"]
+    for problem in error.errors(include_input=False, include_url=False):
+        path = tuple(str(part) for part in (*section, *problem["loc"]))
+        dotted = ".".join(path)
+        env = ENV_PREFIX + "__".join(path).upper()
+        seed = next((name for name, target in SEED_ENV_NAMES.items() if target == path), None)
+        also = f" or {seed}" if seed else ""
+        table, key = ".".join(path[:-1]), path[-1]
+        lines.append(
+            f"  {dotted}: {problem['msg']}. Set {key} under [{table}]{where}, "
+            f"or the environment variable {env}{also}."
+        )
+    return "\n".join(lines)

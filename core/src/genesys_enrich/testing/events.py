@@ -1,0 +1,98 @@
+"""Build events of both shapes for tests, and read the bundled real samples."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from importlib.resources import files
+from typing import Any
+
+from genesys_enrich.events import CUSTOMER_START, PARTNER_SOURCE_PREFIX, SEED_SOURCE
+
+SAMPLE_NAMES = ("seed-interaction", "customer-start-chat", "audit-user-presence")
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A bundled sample event: ``seed-interaction`` (the seed's documented payload),
+    ``customer-start-chat`` (a Genesys test fixture) or ``audit-user-presence`` (a Genesys
+    blueprint's audit event)."""
+    text = files(__package__).joinpath("samples", f"{name}.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def seed_event(
+    customer_id: str | None = "CUST-1001",
+    *,
+    interaction_id: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """An event of the seed's shape (``source: genesys.cloud``)."""
+    detail: dict[str, Any] = {
+        "interactionId": interaction_id or str(uuid.uuid4()),
+        "type": "voice",
+        "direction": "inbound",
+        "initiationTimestamp": "2024-06-15T14:32:08Z",
+    }
+    if customer_id is not None:
+        detail["externalCustomerId"] = customer_id
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "Genesys Interaction Event",
+        "source": SEED_SOURCE,
+        "account": "123456789012",
+        "time": "2024-06-15T14:32:10Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def customer_start_event(
+    *,
+    external_contact_id: str | None = None,
+    ani: str | None = None,
+    email: str | None = None,
+    media_type: str = "VOICE",
+    direction: str = "INBOUND",
+    conversation_id: str | None = None,
+    participant_id: str | None = None,
+    event_id: str | None = None,
+    topic: str = CUSTOMER_START,
+) -> dict[str, Any]:
+    """A Genesys ``v2.detail.events.conversation.{id}.customer.start`` event, as EventBridge
+    delivers it from the partner event source."""
+    conversation = conversation_id or str(uuid.uuid4())
+    body: dict[str, Any] = {
+        "eventTime": 1649237444949,
+        "conversationId": conversation,
+        "participantId": participant_id or str(uuid.uuid4()),
+        "sessionId": str(uuid.uuid4()),
+        "mediaType": media_type,
+        "provider": "Edge",
+        "direction": direction,
+    }
+    if external_contact_id is not None:
+        body["externalContactId"] = external_contact_id
+        body["conversationExternalContactIds"] = [external_contact_id]
+    if ani is not None:
+        body["ani"] = ani
+    if email is not None:
+        body["addressFrom"] = email
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": topic,
+        "source": f"{PARTNER_SOURCE_PREFIX}/cloud/32aa07aa-db1b-4987-abd0-9483601ec29d/enrich",
+        "account": "123456789012",
+        "time": "2022-04-06T09:30:45Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "topicName": topic.replace("{id}", conversation),
+            "version": "2",
+            "eventBody": body,
+            "metadata": {"CorrelationId": str(uuid.uuid4())},
+            "timestamp": "2022-04-06T09:30:45.013Z",
+        },
+    }

@@ -1,0 +1,67 @@
+"""A fake REST CRM: ``GET /customers/{id}`` with a bearer key, over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from ._server import LoopbackServer, Request, Response
+
+DEMO_CUSTOMERS: dict[str, dict[str, Any]] = {
+    "CUST-1001": {
+        "crmAccountId": "ACCT-99281",
+        "lifetimeValue": 14250.75,
+        "loyaltyTier": "Platinum",
+        "lastPurchaseDate": "2024-05-28T09:15:00Z",
+        "segment": "retail",
+    },
+    "uwu": {
+        "crmAccountId": "ACCT-10442",
+        "lifetimeValue": 980.0,
+        "loyaltyTier": "Silver",
+        "lastPurchaseDate": "2022-03-30T17:02:00Z",
+        "segment": "web",
+    },
+}
+"""The customers the demo's CRM knows, by the id an event carries."""
+
+
+class FakeCrm(LoopbackServer):
+    """Answers ``GET /customers/{id}`` from a dict, 404 for unknown ids, 401 for a wrong key.
+
+    Args:
+        customers: customer id to the JSON object returned for it.
+        api_key: the bearer key it requires; ``None`` accepts any request.
+        latency: seconds to wait before answering each lookup.
+    """
+
+    def __init__(
+        self,
+        customers: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        api_key: str | None = "demo-crm-key",
+        latency: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.customers = {key: dict(value) for key, value in (customers or DEMO_CUSTOMERS).items()}
+        self.api_key = api_key
+        self.latency = latency
+
+    def handle(self, request: Request) -> Response:
+        if (
+            self.api_key is not None
+            and request.headers.get("authorization") != f"Bearer {self.api_key}"
+        ):
+            return Response(401, {"error": "invalid api key"})
+        prefix = "/customers/"
+        segment = request.path.removeprefix(prefix)
+        if request.method != "GET" or not request.path.startswith(prefix) or "/" in segment:
+            return Response(404, {"error": f"no route for {request.method} {request.path}"})
+        if self.latency:
+            time.sleep(self.latency)
+        customer = self.customers.get(unquote(segment))
+        if customer is None:
+            return Response(404, {"error": "customer not found"})
+        return Response(200, customer)
