@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
-from genesys_enrich.errors import ConfigError, GenesysError
+from genesys_enrich.errors import GenesysError
 
 from .errors import error_from_response
 
@@ -89,7 +89,7 @@ class TokenProvider:
         margin = min(self._margin, lifetime / 2)
         return _Token(value=value, refresh_at=self._clock() + lifetime - margin)
 
-    def _token_error(self, response: httpx.Response) -> Exception:
+    def _token_error(self, response: httpx.Response) -> GenesysError:
         try:
             code = response.json().get("error")
         except (ValueError, AttributeError):
@@ -101,5 +101,6 @@ class TokenProvider:
                 "GENESYS_CLIENT_SECRET, that the client uses the Client Credentials grant, and "
                 "that GENESYS_ENVIRONMENT names the region the client was created in."
             )
-            return ConfigError(msg)
+            # Retryable: the event is kept (Lambda retry, dead letter) until the client is fixed.
+            return GenesysError(msg, status_code=response.status_code, retryable=True)
         return error_from_response(response, "fetching a Genesys token")

@@ -40,6 +40,13 @@ class _Process:
             self.enricher = self.runner.run(Enricher.start(settings))
         return self.enricher
 
+    def close(self) -> None:
+        """Release the clients and the loop (Lambda never does; tests and embedders do)."""
+        if self.enricher is not None:
+            self.runner.run(self.enricher.aclose())
+            self.enricher = None
+        self.runner.close()
+
 
 _process = _Process()
 

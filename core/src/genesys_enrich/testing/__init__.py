@@ -8,6 +8,7 @@ from ._server import LoopbackServer, Request, Response
 from .events import customer_start_event, sample, seed_event
 from .fake_crm import DEMO_CUSTOMERS, FakeCrm
 from .fake_genesys import FakeGenesys, Write
+from .settings import settings_for
 
 __all__ = [
     "DEMO_CUSTOMERS",
@@ -20,4 +21,5 @@ __all__ = [
     "customer_start_event",
     "sample",
     "seed_event",
+    "settings_for",
 ]

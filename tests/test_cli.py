@@ -1,0 +1,198 @@
+"""The genesys-enrich command: run, plugins, demo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genesys_enrich.hosts.cli import main
+from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, sample, seed_event
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path, genesys: FakeGenesys, crm: FakeCrm) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        f"""
+[genesys]
+api_url = "{genesys.url}"
+login_url = "{genesys.url}"
+client_id = "{genesys.client_id}"
+client_secret = "{genesys.client_secret}"
+
+[plugins.rest]
+base_url = "{crm.url}"
+api_key = "{crm.api_key}"
+"""
+    )
+    return path
+
+
+def write_jsonl(path: Path, events: list[object]) -> Path:
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return path
+
+
+def test_run_writes_one_outcome_line_per_event(
+    tmp_path: Path, settings_file: Path, genesys: FakeGenesys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--output gets a JSON line per event with the documented keys; exit 1 as one failed."""
+    events = write_jsonl(
+        tmp_path / "events.jsonl",
+        [seed_event("CUST-1001"), seed_event("CUST-0000"), seed_event(interaction_id="bad")],
+    )
+    (tmp_path / "broken.jsonl").write_text('{"id": "x"}\nnot json\n')
+    output = tmp_path / "outcomes.jsonl"
+    code = main(
+        [
+            "run",
+            str(events),
+            str(tmp_path / "broken.jsonl"),
+            "--settings",
+            str(settings_file),
+            "--output",
+            str(output),
+        ]
+    )
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert code == 1
+    assert [line["status"] for line in lines] == [
+        "enriched",
+        "skipped",
+        "failed",
+        "failed",
+        "failed",
+    ]
+    for line in lines:
+        assert {
+            "event_id",
+            "interaction_id",
+            "status",
+            "reason",
+            "fields",
+            "provenance",
+            "retryable",
+            "duration_ms",
+        } <= line.keys()
+    assert lines[0]["provenance"]["crmAccountId"] == "rest"
+    assert "line 2 is not JSON" in lines[4]["reason"]
+    assert len(genesys.writes) == 1
+    assert "5 events: 1 enriched, 1 skipped, 3 failed" in capsys.readouterr().out
+
+
+def test_dry_run_prints_the_patch_and_writes_nothing(
+    tmp_path: Path, settings_file: Path, genesys: FakeGenesys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dry-run shows each request it would send, with provenance, and Genesys sees nothing."""
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(sample("customer-start-chat"), indent=2))
+    code = main(["run", str(event), "--settings", str(settings_file), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "would write 4 fields" in out
+    assert "PATCH /api/v2/conversations/2f7bf00a-0fc2-4d6a-9b56-92238191433e/participants/" in out
+    assert '"loyaltyTier": "Silver"' in out
+    assert "<- rest" in out
+    assert genesys.requests == []
+
+
+def test_dry_run_needs_no_genesys_credentials(
+    tmp_path: Path,
+    crm: FakeCrm,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A captured event can be debugged with only the CRM configured, from stdin."""
+    monkeypatch.setenv("CRM_API_BASE_URL", crm.url)
+    monkeypatch.setenv("CRM_API_KEY", "demo-crm-key")
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(json.dumps([seed_event()])))
+    assert main(["run", "-", "--dry-run"]) == 0
+    assert "would write 4 fields" in capsys.readouterr().out
+
+
+def test_json_list_files_and_directories_are_read(
+    tmp_path: Path, settings_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSON list counts as many events, and a directory contributes its JSON files."""
+    folder = tmp_path / "captured"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps([seed_event(), seed_event()]))
+    write_jsonl(folder / "b.jsonl", [customer_start_event(external_contact_id="uwu")])
+    assert main(["run", str(folder), "--settings", str(settings_file), "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == "3 events: 3 enriched"
+
+
+def test_missing_credentials_exit_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Settings errors are one line on stderr and exit code 2, not a traceback."""
+    events = write_jsonl(tmp_path / "e.jsonl", [seed_event()])
+    code = main(["run", str(events)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "GENESYS_CLIENT_ID" in err
+    assert "Traceback" not in err
+
+
+def test_bad_setting_exits_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong value in the settings file is reported by key and where to set it."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[pipeline]\nsource_timeout_seconds = -1\n")
+    assert main(["plugins", "--settings", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "pipeline.source_timeout_seconds" in err
+    assert "GENESYS_ENRICH_PIPELINE__SOURCE_TIMEOUT_SECONDS" in err
+
+
+def test_plugins_lists_the_built_ins_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """`plugins --json` names each plugin, its distribution, version, hooks and status."""
+    assert main(["plugins", "--json"]) == 0
+    listing = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
+    rest = listing["rest"]
+    assert rest["distribution"] == "genesys-enrich-crm-rest"
+    assert rest["version"]
+    assert rest["status"] == "loaded"
+    assert rest["enabled"] is True
+    assert rest["hooks"] == ["register_crm_sources"]
+    assert rest["sources"] == ["rest"]
+    assert listing["fields"]["mappers"] == ["fields"]
+
+
+def test_plugins_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    """The default listing is a table with the enabled column."""
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == [
+        "name",
+        "distribution",
+        "status",
+        "enabled",
+        "provides",
+        "error",
+    ]
+    assert any(line.startswith("rest ") and "source:rest" in line for line in out.splitlines())
+
+
+def test_demo_runs_on_a_fresh_checkout() -> None:
+    """`genesys-enrich demo` runs every sample, reads the writes back, and exits 0."""
+    executable = shutil.which("genesys-enrich", path=str(Path(sys.executable).parent))
+    assert executable, "the console script is installed with the package"
+    result = subprocess.run(  # noqa: S603 - our own console script
+        [executable, "demo"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "ENRICHED  known customer (seed shape)" in out
+    assert "SKIPPED   unknown customer" in out
+    assert "FAILED    malformed" in out
+    assert "crmAccountId" in out
+    assert "<- rest" in out
+    assert "GET /api/v2/interactions/8f7e6d5c-4b3a-2109-8765-4321fedcba09 -> " in out
+    assert "token requests: 1" in out

@@ -1,0 +1,292 @@
+"""The pipeline with in-process sources and mappers: fan-out, isolation, merge, outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from genesys_enrich import ContextMapper, CrmSource, Field, Interaction, Record, SourceError
+from genesys_enrich.errors import GenesysError
+from genesys_enrich.extensions import PluginConfig, PluginContext
+from genesys_enrich.models import SourceStatus, Status, WriteRequest
+from genesys_enrich.pipeline import Pipeline
+from genesys_enrich.testing import customer_start_event, seed_event
+
+CONTEXT = PluginContext(http=httpx.AsyncClient(), logger=logging.getLogger("test"))
+
+
+def source(name: str, lookup: Any) -> CrmSource:
+    """A source whose lookup is the given function."""
+    cls = type(name.title(), (CrmSource,), {"name": name, "lookup": staticmethod(lookup)})
+    return cls(PluginConfig(), CONTEXT)
+
+
+def returning(fields: Mapping[str, Any] | None) -> Any:
+    async def lookup(interaction: Interaction) -> Mapping[str, Any] | None:
+        return fields
+
+    return lookup
+
+
+class RecordingWriter:
+    def __init__(self, error: GenesysError | None = None) -> None:
+        self.writes: list[tuple[Interaction, dict[str, Any]]] = []
+        self.error = error
+
+    async def write(self, interaction: Interaction, fields: Mapping[str, Any]) -> WriteRequest:
+        if self.error:
+            raise self.error
+        self.writes.append((interaction, dict(fields)))
+        return WriteRequest("PATCH", "/", {})
+
+
+async def test_sources_run_concurrently() -> None:
+    """Each source starts before the other finishes: two slow CRMs cost one wait, not two."""
+    a_started, b_started = asyncio.Event(), asyncio.Event()
+
+    async def a(interaction: Interaction) -> dict[str, Any]:
+        a_started.set()
+        await b_started.wait()  # deadlocks (and times out) if b only starts after a returns
+        return {"a": 1}
+
+    async def b(interaction: Interaction) -> dict[str, Any]:
+        b_started.set()
+        await a_started.wait()
+        return {"b": 2}
+
+    pipeline = Pipeline([source("a", a), source("b", b)], [], RecordingWriter(), source_timeout=5)
+    outcome = await pipeline.process(seed_event())
+    assert outcome.status is Status.ENRICHED
+    assert outcome.fields == {"a": 1, "b": 2}
+
+
+async def test_priority_decides_conflicts_and_records_them() -> None:
+    """The first source in settings order wins a field; the loser's value is kept in the outcome."""
+    crm = source("crm", returning({"tier": "Gold", "accountId": "A-1"}))
+    loyalty = source("loyalty", returning({"tier": "Silver", "points": 120}))
+    outcome = await Pipeline([crm, loyalty], [], RecordingWriter()).process(seed_event())
+    assert outcome.fields == {"tier": "Gold", "accountId": "A-1", "points": 120}
+    assert outcome.provenance == {"tier": "crm", "accountId": "crm", "points": "loyalty"}
+    [conflict] = outcome.conflicts
+    assert (conflict.field, conflict.kept) == ("tier", "crm")
+    assert conflict.values == {"crm": "Gold", "loyalty": "Silver"}
+
+
+async def test_a_hanging_source_times_out_and_the_others_still_write() -> None:
+    """A CRM that never answers costs its timeout only; the outcome is partial and names it."""
+    never = asyncio.Event()
+
+    async def hang(interaction: Interaction) -> None:
+        await never.wait()
+
+    writer = RecordingWriter()
+    pipeline = Pipeline(
+        [source("stuck", hang), source("crm", returning({"tier": "Gold"}))],
+        [],
+        writer,
+        source_timeout=0.05,
+    )
+    outcome = await pipeline.process(seed_event())
+    assert outcome.status is Status.PARTIAL
+    assert "stuck timed out" in outcome.reason
+    assert [w[1] for w in writer.writes] == [{"tier": "Gold"}]
+    assert {r.source: r.status for r in outcome.sources} == {
+        "stuck": SourceStatus.TIMED_OUT,
+        "crm": SourceStatus.FOUND,
+    }
+
+
+async def test_a_raising_source_does_not_fail_the_others() -> None:
+    """One source's exception becomes its own failure; the event is partially enriched."""
+
+    async def broken(interaction: Interaction) -> None:
+        raise RuntimeError("boom")
+
+    pipeline = Pipeline([source("broken", broken), source("crm", returning({"x": 1}))], [], None)
+    outcome = await pipeline.process(seed_event())
+    assert outcome.status is Status.PARTIAL
+    assert "broken RuntimeError: boom" in outcome.reason
+
+
+async def test_every_source_failing_is_a_retryable_failure_with_no_write() -> None:
+    """When no CRM could answer, the event fails and is kept for a retry, not skipped."""
+
+    async def down(interaction: Interaction) -> None:
+        raise SourceError("CRM answered 503")
+
+    writer = RecordingWriter()
+    outcome = await Pipeline([source("crm", down)], [], writer).process(seed_event())
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert "crm CRM answered 503" in outcome.reason
+    assert writer.writes == []
+
+
+async def test_a_permanent_source_failure_is_not_retryable() -> None:
+    """A source that says retrying cannot help (bad credentials) fails the event for good."""
+
+    async def refused(interaction: Interaction) -> None:
+        raise SourceError("CRM answered 401", retryable=False)
+
+    outcome = await Pipeline([source("crm", refused)], [], None).process(seed_event())
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, False)
+
+
+async def test_unknown_customer_is_skipped_without_a_write() -> None:
+    """No source knowing the customer is a skip with a reason, and Genesys is left alone."""
+    writer = RecordingWriter()
+    pipeline = Pipeline([source("a", returning(None)), source("b", returning({}))], [], writer)
+    outcome = await pipeline.process(seed_event("CUST-0000"))
+    assert outcome.status is Status.SKIPPED
+    assert outcome.reason == "no source knows this customer"
+    assert writer.writes == []
+
+
+async def test_an_event_without_customer_keys_calls_no_source() -> None:
+    """No customer id means no CRM lookup at all (the seed looked up a made-up default id)."""
+    calls: list[Interaction] = []
+
+    async def spy(interaction: Interaction) -> dict[str, Any]:
+        calls.append(interaction)
+        return {"x": 1}
+
+    outcome = await Pipeline([source("crm", spy)], [], RecordingWriter()).process(
+        seed_event(customer_id=None)
+    )
+    assert outcome.status is Status.SKIPPED
+    assert "names no customer" in outcome.reason
+    assert calls == []
+
+
+async def test_plain_function_sources_run_in_a_worker_thread() -> None:
+    """A blocking lookup runs off the event loop, so async sources proceed meanwhile."""
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    class Blocking(CrmSource):
+        name = "blocking"
+
+        def lookup(self, interaction: Interaction) -> dict[str, Any]:
+            seen.append(threading.get_ident())
+            return {"fromThread": True}
+
+    outcome = await Pipeline([Blocking(PluginConfig(), CONTEXT)], [], None).process(seed_event())
+    assert outcome.fields == {"fromThread": True}
+    assert seen
+    assert seen[0] != loop_thread
+
+
+async def test_non_json_fields_fail_only_that_source() -> None:
+    """A source returning something that cannot be written is reported, not sent to Genesys."""
+    bad = source("bad", returning({"when": object()}))
+    good = source("good", returning({"tier": "Gold"}))
+    outcome = await Pipeline([bad, good], [], None).process(seed_event())
+    assert outcome.status is Status.PARTIAL
+    assert "not JSON-serialisable" in outcome.reason
+    assert outcome.fields == {"tier": "Gold"}
+
+
+async def test_mappers_run_in_order_and_keep_provenance() -> None:
+    """Each mapper receives the previous one's record; passed-through fields keep their source."""
+
+    class Upper(ContextMapper):
+        name = "upper"
+
+        def apply(self, record: Record, interaction: Interaction) -> Record:
+            return Record({k.upper(): f for k, f in record.items()})
+
+    class Count(ContextMapper):
+        name = "count"
+
+        def apply(self, record: Record, interaction: Interaction) -> Record:
+            return Record({**record, "FIELDS": Field(len(record), self.name)})
+
+    mappers = [Upper(PluginConfig(), CONTEXT), Count(PluginConfig(), CONTEXT)]
+    pipeline = Pipeline([source("crm", returning({"tier": "Gold"}))], mappers, None)
+    outcome = await pipeline.process(seed_event())
+    assert outcome.fields == {"TIER": "Gold", "FIELDS": 1}
+    assert outcome.provenance == {"TIER": "crm", "FIELDS": "count"}
+
+
+async def test_a_failing_mapper_fails_the_event_for_good() -> None:
+    """A mapper bug is not transient: the event fails, not retryable, naming the mapper."""
+
+    class Broken(ContextMapper):
+        name = "broken"
+
+        def apply(self, record: Record, interaction: Interaction) -> Record:
+            raise KeyError("accountId")
+
+    pipeline = Pipeline(
+        [source("crm", returning({"x": 1}))], [Broken(PluginConfig(), CONTEXT)], RecordingWriter()
+    )
+    outcome = await pipeline.process(seed_event())
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, False)
+    assert "mapper 'broken' failed: KeyError" in outcome.reason
+
+
+async def test_mappers_that_drop_everything_skip_the_write() -> None:
+    """Nothing left to write is a skip, not an empty PATCH."""
+
+    class Nothing(ContextMapper):
+        name = "nothing"
+
+        def apply(self, record: Record, interaction: Interaction) -> Record:
+            return Record()
+
+    writer = RecordingWriter()
+    pipeline = Pipeline(
+        [source("crm", returning({"x": 1}))], [Nothing(PluginConfig(), CONTEXT)], writer
+    )
+    outcome = await pipeline.process(seed_event())
+    assert outcome.status is Status.SKIPPED
+    assert writer.writes == []
+
+
+async def test_genesys_404_is_a_skip_and_other_errors_keep_their_retryability() -> None:
+    """An ended conversation is skipped; a 503 fails retryable; a 400 fails for good."""
+    crm = source("crm", returning({"x": 1}))
+    ended = GenesysError("gone", status_code=404)
+    busy = GenesysError("Genesys answered 503", status_code=503, retryable=True)
+    bad = GenesysError("Genesys answered 400 bad.request", status_code=400)
+    results = [
+        await Pipeline([crm], [], RecordingWriter(error)).process(seed_event())
+        for error in (ended, busy, bad)
+    ]
+    assert [(o.status, o.retryable) for o in results] == [
+        (Status.SKIPPED, False),
+        (Status.FAILED, True),
+        (Status.FAILED, False),
+    ]
+    assert results[0].reason == "interaction not found or ended"
+    assert results[2].reason == "Genesys answered 400 bad.request"
+
+
+async def test_dry_run_reports_the_request_it_would_send() -> None:
+    """Without a writer the outcome says 'would write' and carries the exact request."""
+    event = customer_start_event(external_contact_id="C-1")
+    outcome = await Pipeline(
+        [source("crm", returning({"ltv": 12.5, "vip": True}))], [], None
+    ).process(event)
+    body = event["detail"]["eventBody"]
+    assert outcome.dry_run
+    assert outcome.reason == "would write 2 fields"
+    assert outcome.request == WriteRequest(
+        "PATCH",
+        f"/api/v2/conversations/{body['conversationId']}/participants/{body['participantId']}"
+        "/attributes",
+        {"attributes": {"ltv": "12.5", "vip": "true"}},
+    )
+
+
+async def test_garbage_in_gives_one_clear_outcome_each() -> None:
+    """Whatever arrives, the pipeline answers with an outcome and never raises."""
+    pipeline = Pipeline([source("crm", returning({"x": 1}))], [], RecordingWriter())
+    garbage: list[Any] = [None, 42, "text", [], {}, {"source": "genesys.cloud"}, {"detail": {}}]
+    outcomes = [await pipeline.process(event) for event in garbage]
+    assert all(o.status is Status.FAILED and not o.retryable for o in outcomes)
+    assert all(o.reason.startswith("bad event: ") for o in outcomes)
