@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +39,9 @@ class RecordingWriter:
         self.writes: list[tuple[Interaction, dict[str, Any]]] = []
         self.error = error
 
-    async def write(self, interaction: Interaction, fields: Mapping[str, Any]) -> WriteRequest:
+    async def write(
+        self, interaction: Interaction, fields: Mapping[str, Any], *, deadline: float | None = None
+    ) -> WriteRequest:
         if self.error:
             raise self.error
         self.writes.append((interaction, dict(fields)))
@@ -290,3 +293,19 @@ async def test_garbage_in_gives_one_clear_outcome_each() -> None:
     outcomes = [await pipeline.process(event) for event in garbage]
     assert all(o.status is Status.FAILED and not o.retryable for o in outcomes)
     assert all(o.reason.startswith("bad event: ") for o in outcomes)
+
+
+async def test_a_deadline_shortens_lookups_and_a_passed_one_fails_for_retry() -> None:
+    """Work never outlives the host's deadline: lookups are cut to fit, and no time means retry."""
+    never = asyncio.Event()
+
+    async def hang(interaction: Interaction) -> None:
+        await never.wait()
+
+    pipeline = Pipeline([source("stuck", hang)], [], RecordingWriter(), source_timeout=30)
+    soon = await pipeline.process(seed_event(), deadline=time.monotonic() + 0.05)
+    passed = await pipeline.process(seed_event(), deadline=time.monotonic() - 1)
+    assert (soon.status, soon.retryable) == (Status.FAILED, True)
+    assert "stuck timed out" in soon.reason
+    assert (passed.status, passed.retryable) == (Status.FAILED, True)
+    assert passed.reason == "no time left before the deadline"

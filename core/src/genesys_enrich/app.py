@@ -98,9 +98,9 @@ class Enricher:
         genesys = credentials and _genesys_client(client, genesys_settings, credentials)
         return cls(settings, client, registry, sources, mappers, genesys, owns_http=http is None)
 
-    async def process(self, event: Any) -> Outcome:
+    async def process(self, event: Any, *, deadline: float | None = None) -> Outcome:
         """Enrich one event; see :meth:`Pipeline.process`."""
-        return await self.pipeline.process(event)
+        return await self.pipeline.process(event, deadline=deadline)
 
     async def aclose(self) -> None:
         for extension in (*self.pipeline.sources, *self.pipeline.mappers):

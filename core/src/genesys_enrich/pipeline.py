@@ -42,7 +42,11 @@ class Writer(Protocol):
     """What the pipeline writes through: :class:`~genesys_enrich.genesys.client.GenesysClient`."""
 
     async def write(
-        self, interaction: Interaction, fields: Mapping[str, JSONValue]
+        self,
+        interaction: Interaction,
+        fields: Mapping[str, JSONValue],
+        *,
+        deadline: float | None = None,
     ) -> WriteRequest: ...
 
 
@@ -79,11 +83,18 @@ class Pipeline:
     def dry_run(self) -> bool:
         return self.writer is None
 
-    async def process(self, event: Any) -> Outcome:
-        """Enrich one event. Never raises for anything the event, a plugin or Genesys does."""
+    async def process(self, event: Any, *, deadline: float | None = None) -> Outcome:
+        """Enrich one event. Never raises for anything the event, a plugin or Genesys does.
+
+        Args:
+            event: the decoded EventBridge event.
+            deadline: a ``time.monotonic()`` instant all work must end by (a Lambda's remaining
+                time, less a margin). Lookups are cut short to fit; what cannot finish in time is
+                a retryable failure.
+        """
         started = self._clock()
         try:
-            outcome = await self._process(event)
+            outcome = await self._process(event, deadline)
         except Exception as error:  # a bug of ours must still leave a record, and a retry
             logger.exception("unexpected error while processing an event")
             outcome = Outcome(
@@ -94,7 +105,7 @@ class Pipeline:
             )
         return replace(outcome, duration_ms=(self._clock() - started) * 1000, dry_run=self.dry_run)
 
-    async def _process(self, event: Any) -> Outcome:
+    async def _process(self, event: Any, deadline: float | None) -> Outcome:
         try:
             interaction = parse_event(event, topics=self.topics)
         except NotHandled as decision:
@@ -106,7 +117,16 @@ class Pipeline:
             reason = "the event names no customer (no customer id, contact id, phone or email)"
             return Outcome(Status.SKIPPED, reason, **ids)
 
-        results = await asyncio.gather(*(self._lookup(s, interaction) for s in self.sources))
+        timeout = self.source_timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                return Outcome(
+                    Status.FAILED, "no time left before the deadline", retryable=True, **ids
+                )
+        results = await asyncio.gather(
+            *(self._lookup(source, interaction, timeout) for source in self.sources)
+        )
         failures = [result for result in results if result.failed]
         contributions = [(r.source, r.fields) for r in results if r.status is SourceStatus.FOUND]
         if not contributions:
@@ -148,7 +168,7 @@ class Pipeline:
         }
         if self.writer is not None:
             try:
-                await self.writer.write(interaction, fields)
+                await self.writer.write(interaction, fields, deadline=deadline)
             except GenesysError as error:
                 if error.status_code == httpx.codes.NOT_FOUND:
                     return Outcome(Status.SKIPPED, "interaction not found or ended", **common)
@@ -159,7 +179,9 @@ class Pipeline:
             reason += "; " + _describe(failures)
         return Outcome(Status.PARTIAL if failures else Status.ENRICHED, reason, **common)
 
-    async def _lookup(self, source: CrmSource, interaction: Interaction) -> SourceResult:
+    async def _lookup(
+        self, source: CrmSource, interaction: Interaction, timeout: float
+    ) -> SourceResult:
         started = self._clock()
 
         def result(status: SourceStatus, **extra: Any) -> SourceResult:
@@ -167,10 +189,10 @@ class Pipeline:
             return SourceResult(source.name, status, elapsed, **extra)
 
         try:
-            async with asyncio.timeout(self.source_timeout):
+            async with asyncio.timeout(timeout):
                 found = await self._lookups[source.name](interaction)
         except TimeoutError:
-            error = f"timed out after {self.source_timeout:g} s"
+            error = f"timed out after {timeout:.3g} s"
             return result(SourceStatus.TIMED_OUT, error=error, retryable=True)
         except SourceError as failure:
             return result(SourceStatus.FAILED, error=str(failure), retryable=failure.retryable)

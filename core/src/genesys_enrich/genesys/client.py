@@ -53,9 +53,15 @@ class GenesysClient:
         self.tokens = tokens
 
     async def write(
-        self, interaction: Interaction, fields: Mapping[str, JSONValue]
+        self,
+        interaction: Interaction,
+        fields: Mapping[str, JSONValue],
+        *,
+        deadline: float | None = None,
     ) -> WriteRequest:
         """Write the fields onto the interaction; return the request that did it.
+
+        ``deadline`` is a ``time.monotonic()`` instant the write must finish by.
 
         Raises:
             GenesysError: Genesys answered with an error; ``status_code`` and ``retryable`` say
