@@ -180,7 +180,7 @@ class Pipeline:
         return Outcome(Status.PARTIAL if failures else Status.ENRICHED, reason, **common)
 
     async def _lookup(
-        self, source: CrmSource, interaction: Interaction, timeout: float
+        self, source: CrmSource, interaction: Interaction, seconds: float
     ) -> SourceResult:
         started = self._clock()
 
@@ -189,10 +189,10 @@ class Pipeline:
             return SourceResult(source.name, status, elapsed, **extra)
 
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 found = await self._lookups[source.name](interaction)
         except TimeoutError:
-            error = f"timed out after {timeout:.3g} s"
+            error = f"timed out after {seconds:.3g} s"
             return result(SourceStatus.TIMED_OUT, error=error, retryable=True)
         except SourceError as failure:
             return result(SourceStatus.FAILED, error=str(failure), retryable=failure.retryable)
