@@ -1,0 +1,269 @@
+"""The REST CRM source against a mocked CRM: the request it sends and how it reads the answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+import stamina
+from pydantic import ValidationError
+
+from genesys_enrich import Interaction, SourceError
+from genesys_enrich.extensions import PluginContext
+from genesys_enrich.models import WriteTarget
+from genesys_enrich_crm_rest import RestConfig, RestCustomerSource
+
+BASE = "https://crm.example.com/api"
+API_KEY = "crm-key-7d41c2"
+CUSTOMER = {"crmAccountId": "ACCT-99281", "loyaltyTier": "Platinum"}
+
+
+def interaction(**keys: str) -> Interaction:
+    """An interaction carrying the given customer keys."""
+    return Interaction(
+        event_id="e-1",
+        interaction_id="8f7e6d5c-4b3a-2109-8765-4321fedcba09",
+        target=WriteTarget.INTERACTION_CONTEXT,
+        **keys,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_waits() -> Iterator[None]:
+    """Retries happen as configured, but without waiting between attempts."""
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def make(http: httpx.AsyncClient) -> Any:
+    """Builds a source the way the core does: validated config plus the shared context."""
+
+    def make_(**config: Any) -> RestCustomerSource:
+        settings = {"base_url": BASE, "api_key": API_KEY} | config
+        context = PluginContext(http=http, logger=logging.getLogger("t"))
+        return RestCustomerSource(RestConfig(**settings), context)
+
+    return make_
+
+
+@pytest.fixture
+def crm(respx_mock: respx.MockRouter) -> respx.Route:
+    """Every request to the CRM host, answered with the demo customer unless told otherwise."""
+    return respx_mock.route(host="crm.example.com").mock(
+        return_value=httpx.Response(200, json=CUSTOMER)
+    )
+
+
+def only_request(route: respx.Route) -> httpx.Request:
+    assert route.call_count == 1
+    return route.calls.last.request
+
+
+# --- the request ----------------------------------------------------------------------------
+
+
+async def test_get_customer_by_id_with_bearer_key(make: Any, crm: respx.Route) -> None:
+    """The customer is fetched with GET {base}/customers/{id}, the bearer key and JSON accept."""
+    found = await make().lookup(interaction(customer_id="CUST-1001"))
+
+    request = only_request(crm)
+    assert found == CUSTOMER
+    assert request.method == "GET"
+    assert str(request.url) == f"{BASE}/customers/CUST-1001"
+    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert request.headers["Accept"] == "application/json"
+
+
+async def test_no_api_key_sends_no_authorization(make: Any, crm: respx.Route) -> None:
+    """A CRM configured without a key gets no Authorization header at all."""
+    await make(api_key=None).lookup(interaction(customer_id="CUST-1001"))
+
+    assert "Authorization" not in only_request(crm).headers
+
+
+async def test_trailing_slash_in_base_url_is_ignored(make: Any, crm: respx.Route) -> None:
+    """A base URL written with a trailing slash gives no double slash in the path."""
+    await make(base_url=f"{BASE}/").lookup(interaction(customer_id="CUST-1001"))
+
+    assert only_request(crm).url.raw_path == b"/api/customers/CUST-1001"
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "raw_path"),
+    [
+        ("../admin?x=1", b"/api/customers/..%2Fadmin%3Fx%3D1"),
+        ("..", b"/api/customers/%2E%2E"),
+        (".", b"/api/customers/%2E"),
+        ("a/b#frag", b"/api/customers/a%2Fb%23frag"),
+        ("100%", b"/api/customers/100%25"),
+        ("Zoë Smith", b"/api/customers/Zo%C3%AB%20Smith"),
+    ],
+)
+async def test_customer_id_stays_one_path_segment(
+    make: Any, crm: respx.Route, customer_id: str, raw_path: bytes
+) -> None:
+    """Hostile ids are percent-encoded, so they can neither climb the path nor add a query."""
+    await make().lookup(interaction(customer_id=customer_id))
+
+    request = only_request(crm)
+    assert request.url.raw_path == raw_path
+    assert request.url.query == b""
+
+
+async def test_timeout_is_the_configured_one_per_request(make: Any, crm: respx.Route) -> None:
+    """Each lookup carries the source's own timeout, not the shared client's."""
+    await make(timeout_seconds=1.25).lookup(interaction(customer_id="CUST-1001"))
+
+    assert only_request(crm).extensions["timeout"] == {
+        "connect": 1.25,
+        "read": 1.25,
+        "write": 1.25,
+        "pool": 1.25,
+    }
+
+
+def test_base_url_must_be_http() -> None:
+    """A base URL without http(s) is refused when the settings are validated."""
+    with pytest.raises(ValidationError, match="http"):
+        RestConfig(base_url="crm.example.com")
+
+
+# --- which key is looked up -----------------------------------------------------------------
+
+
+async def test_customer_id_is_preferred_over_external_contact_id(
+    make: Any, crm: respx.Route
+) -> None:
+    """With both keys, the CRM's own customer id is used."""
+    await make().lookup(interaction(customer_id="CUST-1", external_contact_id="uwu"))
+
+    assert only_request(crm).url.raw_path == b"/api/customers/CUST-1"
+
+
+async def test_external_contact_id_is_used_when_there_is_no_customer_id(
+    make: Any, crm: respx.Route
+) -> None:
+    """A Genesys external contact id is looked up when the event has no customer id."""
+    await make().lookup(interaction(external_contact_id="uwu", phone="+15550100199"))
+
+    assert only_request(crm).url.raw_path == b"/api/customers/uwu"
+
+
+async def test_lookup_keys_choose_and_order_the_keys(make: Any, crm: respx.Route) -> None:
+    """Configured lookup keys are tried in their order, e.g. phone before customer id."""
+    source = make(lookup_keys=("phone", "customer_id"))
+
+    await source.lookup(interaction(customer_id="CUST-1", phone="+15550100199"))
+
+    assert only_request(crm).url.raw_path == b"/api/customers/%2B15550100199"
+
+
+async def test_no_usable_key_means_no_match_and_no_request(
+    make: Any, respx_mock: respx.MockRouter
+) -> None:
+    """An event without any configured key is no match, and the CRM is not called."""
+    found = await make().lookup(interaction(phone="+15550100199", email="a@example.com"))
+
+    assert found is None
+    assert respx_mock.calls.call_count == 0
+
+
+# --- the answer -----------------------------------------------------------------------------
+
+
+async def test_not_found_is_no_match(make: Any, crm: respx.Route) -> None:
+    """A 404 means the CRM does not know the customer: no fields, no error."""
+    crm.return_value = httpx.Response(404, json={"error": "customer not found"})
+
+    assert await make().lookup(interaction(customer_id="CUST-404")) is None
+    assert crm.call_count == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+async def test_transient_failures_are_retried_then_retryable(
+    make: Any, crm: respx.Route, status: int
+) -> None:
+    """Overload and server errors are retried as configured, then fail as worth retrying later."""
+    crm.return_value = httpx.Response(status, json={"error": "busy"}, headers={"Retry-After": "1"})
+
+    with pytest.raises(SourceError, match=str(status)) as caught:
+        await make(retry_attempts=3).lookup(interaction(customer_id="CUST-1001"))
+
+    assert caught.value.retryable is True
+    assert crm.call_count == 3
+
+
+async def test_transient_failure_then_success_returns_the_customer(
+    make: Any, crm: respx.Route
+) -> None:
+    """A 503 followed by a 200 is invisible to the pipeline: the customer is found."""
+    crm.side_effect = [httpx.Response(503), httpx.Response(200, json=CUSTOMER)]
+
+    assert await make().lookup(interaction(customer_id="CUST-1001")) == CUSTOMER
+    assert crm.call_count == 2
+
+
+async def test_dropped_connection_is_retried(make: Any, crm: respx.Route) -> None:
+    """A refused connection is tried again before the lookup gives up."""
+    crm.side_effect = [httpx.ConnectError("refused"), httpx.Response(200, json=CUSTOMER)]
+
+    assert await make().lookup(interaction(customer_id="CUST-1001")) == CUSTOMER
+    assert crm.call_count == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 302])
+async def test_permanent_failures_are_not_retryable_and_hide_the_key(
+    make: Any, crm: respx.Route, status: int
+) -> None:
+    """Bad credentials or requests fail without retry, and the API key is not in the message."""
+    crm.return_value = httpx.Response(status, json={"error": f"bad key {API_KEY}"})
+
+    with pytest.raises(SourceError, match=str(status)) as caught:
+        await make().lookup(interaction(customer_id="CUST-1001"))
+
+    error = caught.value
+    assert error.retryable is False
+    assert API_KEY not in str(error)
+    assert API_KEY not in repr(error)
+    assert crm.call_count == 1  # not retried
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, json=[CUSTOMER]),
+        httpx.Response(200, json="CUST-1001"),
+        httpx.Response(200, json=None),
+        httpx.Response(200, text="<html>login</html>"),
+        httpx.Response(200),
+    ],
+    ids=["list", "string", "null", "html", "empty"],
+)
+async def test_success_without_a_json_object_is_an_error(
+    make: Any, crm: respx.Route, response: httpx.Response
+) -> None:
+    """A 200 whose body is not a JSON object fails the lookup rather than writing nonsense."""
+    crm.return_value = response
+
+    with pytest.raises(SourceError, match="JSON object") as caught:
+        await make().lookup(interaction(customer_id="CUST-1001"))
+
+    assert caught.value.retryable is False
+
+
+async def test_empty_object_is_returned_as_is(make: Any, crm: respx.Route) -> None:
+    """A 200 with ``{}`` returns no fields, which the core counts as no match."""
+    crm.return_value = httpx.Response(200, json={})
+
+    assert await make().lookup(interaction(customer_id="CUST-1001")) == {}
