@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from .models import Conflict, Field, JSONValue, Record
@@ -25,6 +26,11 @@ def merge(
     for name, by_source in offers.items():
         winner, value = next(iter(by_source.items()))
         record[name] = Field(value, winner)
-        if any(other != value for other in by_source.values()):
+        if any(_json(other) != _json(value) for other in by_source.values()):
             conflicts.append(Conflict(field=name, kept=winner, values=by_source))
     return Record(record), tuple(conflicts)
+
+
+def _json(value: JSONValue) -> str:
+    """Compare as written: in Python ``True == 1``, in Genesys ``"true"`` is not ``"1"``."""
+    return json.dumps(value, sort_keys=True)
