@@ -254,10 +254,6 @@ def test_mapper_enabled_but_provided_by_nobody_is_refused() -> None:
         registry.build_mappers(settings_for(mappers=("felds",)), CONTEXT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with enabled=, installed-but-not-imported plugins are left out of the hint",
-)
 async def test_misspelt_source_hint_lists_installed_sources_on_the_start_path() -> None:
     """A typo in ``[pipeline] sources`` is answered with the installed sources, at start-up too."""
     settings = settings_for(sources=("rset",))

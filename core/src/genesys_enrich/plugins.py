@@ -106,10 +106,13 @@ class PluginRegistry:
             )
             raise PluginError(msg)
         known = ", ".join(sorted(registered)) or "none"
+        idle = sorted(n for n, i in self.plugins.items() if i.status is PluginStatus.NOT_LOADED)
+        others = f"; other installed plugins: {', '.join(idle)}" if idle else ""
         msg = (
             f"[pipeline] {kind} names {name!r}, but no installed plugin provides it "
-            f"(installed {kind}: {known}). Install its distribution in this environment "
-            f"(for Lambda: in the deployment package) or remove it from [pipeline] {kind}."
+            f"(installed {kind}: {known}{others}). Check the spelling, install its distribution "
+            f"in this environment (for Lambda: in the deployment package), or remove it from "
+            f"[pipeline] {kind}."
         )
         raise PluginError(msg)
 
