@@ -448,10 +448,6 @@ def test_unknown_key_in_a_plugin_section_is_a_config_error() -> None:
     assert "GENESYS_ENRICH_PLUGINS__REST__API_KYE" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugin sections are dict[str, Any]: a JSON list from the environment stays a string",
-)
 def test_list_valued_plugin_setting_can_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

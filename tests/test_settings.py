@@ -381,10 +381,6 @@ def test_client_secret_is_never_printed(tmp_path: Path, monkeypatch: pytest.Monk
             assert secret not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="[plugins.*] sections are a plain dict[str, Any]: CRM_API_KEY shows in repr(settings)",
-)
 def test_crm_api_key_is_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CRM API key is masked in repr and str of the settings, like the client secret."""
     monkeypatch.setenv("CRM_API_KEY", "crm-key-5e2d")

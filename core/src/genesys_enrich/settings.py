@@ -14,9 +14,11 @@ Precedence, highest first:
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,29 @@ class Settings(BaseSettings):
     plugins: dict[str, dict[str, Any]] = {}
     """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model."""
 
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _decode_json_strings(cls, sections: Any) -> Any:
+        """Environment variables are strings: a JSON list or object in one is what was meant."""
+        if not isinstance(sections, dict):
+            return sections
+        return {
+            name: {key: _maybe_json(value) for key, value in values.items()}
+            if isinstance(values, dict)
+            else values
+            for name, values in sections.items()
+        }
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        # Plugin sections are plain values until each plugin validates them: mask credentials.
+        for name, value in super().__repr_args__():
+            if name == "plugins":
+                value = {
+                    section: {key: _masked(key, item) for key, item in values.items()}
+                    for section, values in value.items()
+                }
+            yield name, value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -141,6 +166,22 @@ class _SeedEnvSource(PydanticBaseSettingsSource):
                 node = node.setdefault(key, {})
             node[path[-1]] = value
         return tree
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+_SECRET_KEY = re.compile(r"(key|secret|password|token|credentials?)$", re.IGNORECASE)
+
+
+def _masked(key: str, value: Any) -> Any:
+    return "**********" if value and _SECRET_KEY.search(key) else value
 
 
 def settings_file(path: str | Path | None = None) -> Path | None:
