@@ -139,11 +139,6 @@ def test_unknown_setting_is_rejected() -> None:
         FieldsConfig.model_validate({"selct": ["crmAccountId"]})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rename onto another kept field's name overwrites it silently; only rename targets "
-    "are checked against each other",
-)
 def test_rename_onto_another_selected_field_never_drops_a_value() -> None:
     """Renaming a field onto the name of another kept field is an error, not a silent loss."""
     with pytest.raises(ValueError, match="loyaltyTier"):

@@ -24,10 +24,13 @@ class FieldsConfig(PluginConfig):
     """Put in front of every key, e.g. ``"crm."``."""
 
     @model_validator(mode="after")
-    def _renames_are_distinct(self) -> FieldsConfig:
+    def _no_two_fields_share_a_key(self) -> FieldsConfig:
         targets = list(self.rename.values())
         if len(set(targets)) != len(targets):
-            msg = "rename maps two fields to the same name"
+            msg = f"rename maps two fields to the same name: {self.rename}"
+            raise ValueError(msg)
+        if clash := _clash(self.rename, self.select):
+            msg = f"two fields would be written as {clash!r}: {self.rename}"
             raise ValueError(msg)
         return self
 
@@ -38,14 +41,23 @@ class FieldsMapper(ContextMapper):
     config: FieldsConfig
 
     def apply(self, record: Record, interaction: Interaction) -> Record:
-        names = self.config.select or tuple(record)
-        kept = {name: record[name] for name in names if name in record}
-        return Record(
-            {
-                f"{self.config.prefix}{self.config.rename.get(name, name)}": field
-                for name, field in kept.items()
-            }
-        )
+        names = [name for name in self.config.select or tuple(record) if name in record]
+        if clash := _clash(self.config.rename, names):
+            msg = f"two fields would be written as {clash!r}; fix [plugins.fields] rename"
+            raise ValueError(msg)
+        prefix, rename = self.config.prefix, self.config.rename
+        return Record({f"{prefix}{rename.get(name, name)}": record[name] for name in names})
+
+
+def _clash(rename: dict[str, str], names: Iterable[str]) -> str | None:
+    """The first output key two of ``names`` would share after renaming, if any."""
+    seen: set[str] = set()
+    for name in names:
+        key = rename.get(name, name)
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
 
 
 @hookimpl
