@@ -25,6 +25,10 @@ class WriteTarget(StrEnum):
     """``PATCH /api/v2/conversations/{id}/participants/{id}/attributes``: real Genesys events."""
 
 
+CUSTOMER_KEYS = ("customer_id", "external_contact_id", "phone", "email")
+"""The names of the keys a CRM can look a customer up by; see :attr:`Interaction.customer_keys`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Interaction:
     """One contact reaching Genesys Cloud, as parsed from an event.
@@ -58,13 +62,8 @@ class Interaction:
     @property
     def customer_keys(self) -> dict[str, str]:
         """The keys a CRM can look the customer up by, omitting those the event lacks."""
-        keys = {
-            "customer_id": self.customer_id,
-            "external_contact_id": self.external_contact_id,
-            "phone": self.phone,
-            "email": self.email,
-        }
-        return {name: value for name, value in keys.items() if value}
+        values = (getattr(self, name) for name in CUSTOMER_KEYS)
+        return {name: value for name, value in zip(CUSTOMER_KEYS, values, strict=True) if value}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ A complete adapter::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -29,7 +30,7 @@ from pydantic import Field, field_validator
 
 from genesys_enrich.errors import SourceError
 from genesys_enrich.extensions import CrmSource, PluginConfig
-from genesys_enrich.models import Interaction, JSONValue
+from genesys_enrich.models import CUSTOMER_KEYS, Interaction, JSONValue
 from genesys_enrich.retry import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, raise_for_retry
 
 
@@ -44,6 +45,15 @@ class RestSourceConfig(PluginConfig):
     """Attempts in all for a retryable failure (429, 5xx, a dropped connection)."""
     lookup_keys: tuple[str, ...] = ("customer_id",)
     """Customer keys to look up by, in order; the first one the event carries is used."""
+
+    @field_validator("lookup_keys")
+    @classmethod
+    def _known_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [key for key in keys if key not in CUSTOMER_KEYS]
+        if unknown:
+            msg = f"unknown customer keys {unknown}; use any of {list(CUSTOMER_KEYS)}"
+            raise ValueError(msg)
+        return keys
 
     @field_validator("base_url")
     @classmethod
@@ -124,6 +134,7 @@ class RestSource(CrmSource):
         return response
 
     async def _send_with_retries(self, request: Lookup) -> httpx.Response:
+        budget_ends = time.monotonic() + self.config.timeout_seconds
         try:
             async for attempt in stamina.retry_context(
                 on=self.retry_policy.backoff_hook,
@@ -144,7 +155,7 @@ class RestSource(CrmSource):
                             **request.headers,
                             **await self.auth_headers(),
                         },
-                        timeout=self.config.timeout_seconds,
+                        timeout=max(0.001, budget_ends - time.monotonic()),
                     )
                     return raise_for_retry(response)
         except RetryableResponse as exhausted:

@@ -267,3 +267,9 @@ async def test_empty_object_is_returned_as_is(make: Any, crm: respx.Route) -> No
     crm.return_value = httpx.Response(200, json={})
 
     assert await make().lookup(interaction(customer_id="CUST-1001")) == {}
+
+
+def test_a_misspelt_lookup_key_is_refused_at_start_up() -> None:
+    """A typo in lookup_keys would silently turn every lookup off; settings validation says so."""
+    with pytest.raises(ValidationError, match="custmer_id"):
+        RestConfig(base_url="https://crm.example.com", lookup_keys=("custmer_id",))
