@@ -18,9 +18,9 @@ A complete adapter::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -134,7 +134,7 @@ class RestSource(CrmSource):
         return response
 
     async def _send_with_retries(self, request: Lookup) -> httpx.Response:
-        budget_ends = time.monotonic() + self.config.timeout_seconds
+        budget_ends = monotonic() + self.config.timeout_seconds
         try:
             async for attempt in stamina.retry_context(
                 on=self.retry_policy.backoff_hook,
@@ -155,7 +155,7 @@ class RestSource(CrmSource):
                             **request.headers,
                             **await self.auth_headers(),
                         },
-                        timeout=max(0.001, budget_ends - time.monotonic()),
+                        timeout=max(0.001, budget_ends - monotonic()),
                     )
                     return raise_for_retry(response)
         except RetryableResponse as exhausted:

@@ -122,15 +122,27 @@ async def test_customer_id_stays_one_path_segment(
 
 
 async def test_timeout_is_the_configured_one_per_request(make: Any, crm: respx.Route) -> None:
-    """Each lookup carries the source's own timeout, not the shared client's."""
+    """Each lookup carries what is left of the source's own budget, not the shared client's."""
     await make(timeout_seconds=1.25).lookup(interaction(customer_id="CUST-1001"))
 
-    assert only_request(crm).extensions["timeout"] == {
-        "connect": 1.25,
-        "read": 1.25,
-        "write": 1.25,
-        "pool": 1.25,
-    }
+    timeouts = only_request(crm).extensions["timeout"]
+    assert timeouts.keys() == {"connect", "read", "write", "pool"}
+    assert all(1.2 < seconds <= 1.25 for seconds in timeouts.values())
+
+
+async def test_a_retry_gets_only_what_is_left_of_the_budget(
+    make: Any, respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retries share the lookup's budget: the second attempt's timeout is what the first left."""
+    clock = iter([100.0, 100.0, 101.0])  # budget starts, first attempt, retry one second later
+    monkeypatch.setattr("genesys_enrich.rest.monotonic", lambda: next(clock))
+    route = respx_mock.get(f"{BASE}/customers/CUST-1001").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json={"tier": "Gold"})]
+    )
+    await make(timeout_seconds=3.0, retry_attempts=2).lookup(interaction(customer_id="CUST-1001"))
+
+    first, second = (call.request.extensions["timeout"]["read"] for call in route.calls)
+    assert (first, second) == (3.0, 2.0)
 
 
 def test_base_url_must_be_http() -> None:
