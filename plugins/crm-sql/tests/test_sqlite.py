@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import uuid
@@ -12,6 +13,7 @@ import pytest
 
 from genesys_enrich import ConfigError, Interaction, SourceError, Status
 from genesys_enrich.app import Enricher
+from genesys_enrich.hosts.demo import run_demo
 from genesys_enrich.models import WriteTarget
 from genesys_enrich.testing import FakeGenesys, customer_start_event, settings_for
 from genesys_enrich_crm_sql import SqlCustomerSource
@@ -217,3 +219,14 @@ async def test_the_pipeline_writes_the_sql_fields_with_their_provenance(
     (written,) = genesys.attributes.values()
     assert written["loyaltyTier"] == "Gold"
     assert written["lifetimeValue"] == "14250.75"
+
+
+async def test_the_demo_merges_the_sql_database_with_the_rest_crm() -> None:
+    """`genesys-enrich demo` shows the SQL source's fields, and its disagreement with REST."""
+    out = io.StringIO()
+
+    assert await run_demo(settings_for(), out) == 0
+
+    text = out.getvalue()
+    assert 'conflict on loyaltyTier: kept rest (rest="Platinum", sql="Gold")' in text
+    assert 'crmAccountId   "ACCT-55120"  <- sql' in text
