@@ -143,3 +143,28 @@ async def test_concurrent_lookups_share_a_bounded_pool(make_source: Make, databa
             {"app": app},
         ).scalar_one()
     assert 1 <= connections <= 3
+
+
+def test_a_dropped_connection_costs_no_failed_lookup(make_source: Make, database: sa.URL) -> None:
+    """After the server drops the pooled connection (a restart, an idle timeout), the next lookup
+    still succeeds: the pool checks connections before reuse."""
+    app = f"genesys-enrich-test-{uuid.uuid4().hex[:8]}"
+    url = database.update_query_dict({"application_name": app})
+    source = make_source(
+        url=url.render_as_string(hide_password=False),
+        queries={"phone": "SELECT account FROM customers WHERE phone = :phone"},
+        pool_size=1,
+    )
+    assert source.lookup(interaction(phone="+15550100199")) == {"account": "ACCT-1"}
+
+    with sa.create_engine(database, poolclass=sa.NullPool).connect() as admin:
+        dropped = admin.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :app"
+            ),
+            {"app": app},
+        ).scalar_one()
+    assert dropped == 1
+
+    assert source.lookup(interaction(phone="+15550100199")) == {"account": "ACCT-1"}
