@@ -1,13 +1,16 @@
 """``genesys-enrich demo``: the whole job on this machine, against loopback fakes.
 
-A fake Genesys Cloud and a fake CRM start as real HTTP servers on 127.0.0.1; a handful of events
-covering each outcome run through the same pipeline production uses; then the demo reads the written
-contexts back from the fake Genesys to show they landed.
+A fake Genesys Cloud and a fake CRM start as real HTTP servers on 127.0.0.1, beside a SQLite
+customer database for the ``sql`` source (when installed), so two CRMs' answers are merged; a
+handful of events covering each outcome run through the same pipeline production uses; then the
+demo reads the written contexts back from the fake Genesys to show they landed.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -17,6 +20,7 @@ from genesys_enrich.app import Enricher
 from genesys_enrich.settings import Settings
 from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, sample, seed_event
 
+from .demo_database import sql_source_installed, write_demo_database
 from .inputs import Item
 from .report import outcome_block, summary_line
 from .runner import run_events
@@ -43,12 +47,20 @@ def demo_events() -> list[Item]:
     ]
 
 
-def demo_settings(settings: Settings, genesys: FakeGenesys, crm: FakeCrm) -> Settings:
-    """The given settings, pointed at the fakes whatever the environment says."""
+def demo_settings(
+    settings: Settings, genesys: FakeGenesys, crm: FakeCrm, sql_url: str | None = None
+) -> Settings:
+    """The given settings, pointed at the fakes whatever the environment says, and at the demo's
+    SQL database (after the REST CRM in priority) when ``sql_url`` is given."""
     plugins = {name: dict(values) for name, values in settings.plugins.items()}
     plugins["rest"] = plugins.get("rest", {}) | {"base_url": crm.url, "api_key": crm.api_key}
+    sources = settings.pipeline.sources
+    if sql_url is not None:
+        plugins["sql"] = {"url": sql_url}
+        sources = sources if "sql" in sources else (*sources, "sql")
     return settings.model_copy(
         update={
+            "pipeline": settings.pipeline.model_copy(update={"sources": sources}),
             "genesys": settings.genesys.model_copy(
                 update={
                     "api_url": genesys.url,
@@ -63,10 +75,16 @@ def demo_settings(settings: Settings, genesys: FakeGenesys, crm: FakeCrm) -> Set
 
 
 async def run_demo(settings: Settings, out: TextIO) -> int:
-    with FakeGenesys() as genesys, FakeCrm() as crm:
-        print(f"fake Genesys Cloud on {genesys.url}, fake CRM on {crm.url}\n", file=out)
+    with FakeGenesys() as genesys, FakeCrm() as crm, tempfile.TemporaryDirectory() as tmp:
+        print(f"fake Genesys Cloud on {genesys.url}, fake CRM on {crm.url}", file=out)
+        sql_url = None
+        if sql_source_installed():
+            sql_url = write_demo_database(Path(tmp) / "customers.db")
+            print(f"SQL customer database for the sql source: {sql_url}", file=out)
+        print(file=out)
         outcomes = []
-        async with await Enricher.start(demo_settings(settings, genesys, crm)) as enricher:
+        demo = demo_settings(settings, genesys, crm, sql_url)
+        async with await Enricher.start(demo) as enricher:
             async for origin, outcome in run_events(enricher, demo_events(), concurrency=8):
                 outcomes.append(outcome)
                 print(outcome_block(origin, outcome), file=out)

@@ -1,0 +1,225 @@
+"""The HubSpot source against HubSpot's documented search API, mocked with respx."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from pydantic import ValidationError
+
+from genesys_enrich import Interaction, SourceError, Status
+from genesys_enrich.app import Enricher
+from genesys_enrich.extensions import PluginContext
+from genesys_enrich.models import WriteTarget
+from genesys_enrich.retry import RetryableResponse
+from genesys_enrich.testing import customer_start_event, settings_for
+from genesys_enrich_crm_hubspot import HubSpotConfig, HubSpotContactSource
+
+Make = Callable[..., HubSpotContactSource]
+TOKEN = "pat-na1-test-token"
+SEARCH = "https://api.hubapi.com/crm/v3/objects/contacts/search"
+ADA = {
+    "total": 1,
+    "results": [
+        {
+            "id": "512",
+            "properties": {
+                "hs_object_id": "512",
+                "firstname": "Ada",
+                "lastname": "Lovelace",
+                "email": "ada@example.com",
+                "phone": "+15550100199",
+                "company": None,
+                "lifecyclestage": "customer",
+            },
+            "createdAt": "2024-01-02T03:04:05.000Z",
+            "updatedAt": "2024-06-07T08:09:10.000Z",
+            "archived": False,
+        }
+    ],
+}
+
+
+@pytest.fixture
+async def make_source() -> AsyncIterator[Make]:
+    """Builds HubSpot sources from settings as the core does, over one shared HTTP client."""
+    async with httpx.AsyncClient() as http:
+        context = PluginContext(http=http, logger=logging.getLogger("test"))
+
+        def make(**settings: Any) -> HubSpotContactSource:
+            config = HubSpotConfig.model_validate({"access_token": TOKEN, **settings})
+            return HubSpotContactSource(config, context)
+
+        yield make
+
+
+def interaction(**keys: str) -> Interaction:
+    return Interaction(
+        event_id=str(uuid.uuid4()),
+        interaction_id=str(uuid.uuid4()),
+        target=WriteTarget.PARTICIPANT_ATTRIBUTES,
+        **keys,
+    )
+
+
+@respx.mock
+async def test_searches_contacts_by_email_and_returns_their_properties(make_source: Make) -> None:
+    """An email finds the contact with HubSpot's search body; its properties become fields."""
+    route = respx.post(SEARCH).respond(200, json=ADA)
+    source = make_source(properties=["hs_object_id", "firstname", "lifecyclestage"])
+
+    fields = await source.lookup(interaction(email="ada@example.com", phone="+15550100199"))
+
+    assert fields == {
+        "hs_object_id": "512",
+        "firstname": "Ada",
+        "lastname": "Lovelace",
+        "email": "ada@example.com",
+        "phone": "+15550100199",
+        "lifecyclestage": "customer",
+    }
+    json.dumps(fields)
+    request = route.calls.last.request
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(request.content) == {
+        "filterGroups": [
+            {"filters": [{"propertyName": "email", "operator": "EQ", "value": "ada@example.com"}]}
+        ],
+        "properties": ["hs_object_id", "firstname", "lifecyclestage"],
+        "limit": 1,
+    }
+
+
+@respx.mock
+async def test_searches_by_phone_on_the_configured_property(make_source: Make) -> None:
+    """A caller without an email is searched by number, on the property settings name."""
+    route = respx.post(SEARCH).respond(200, json=ADA)
+    source = make_source(search_properties={"email": "email", "phone": "mobilephone"})
+
+    assert await source.lookup(interaction(phone="+15550100199")) is not None
+
+    (group,) = json.loads(route.calls.last.request.content)["filterGroups"]
+    assert group["filters"] == [
+        {"propertyName": "mobilephone", "operator": "EQ", "value": "+15550100199"}
+    ]
+
+
+@respx.mock
+async def test_no_result_is_no_match(make_source: Make) -> None:
+    """A search that finds nobody means HubSpot does not know the customer."""
+    respx.post(SEARCH).respond(200, json={"total": 0, "results": []})
+
+    assert await make_source().lookup(interaction(email="nobody@example.com")) is None
+
+
+async def test_an_event_without_email_or_phone_asks_nothing(make_source: Make) -> None:
+    """An event carrying only a customer id makes no request (respx would refuse one)."""
+    with respx.mock(assert_all_called=False):
+        assert await make_source().lookup(interaction(customer_id="CUST-1")) is None
+
+
+@respx.mock
+async def test_a_429_waits_for_retry_after_and_then_succeeds(make_source: Make) -> None:
+    """HubSpot's rate limit is retried after the wait it asks for, and the lookup succeeds."""
+    limited = httpx.Response(429, headers={"Retry-After": "2"}, json={"status": "error"})
+    route = respx.post(SEARCH).mock(side_effect=[limited, httpx.Response(200, json=ADA)])
+    source = make_source()
+
+    fields = await source.lookup(interaction(email="ada@example.com"))
+
+    assert fields is not None
+    assert fields["firstname"] == "Ada"
+    assert route.call_count == 2
+    assert source.retry_policy.backoff_hook(RetryableResponse(limited)) == 2.0
+
+
+@respx.mock
+async def test_rate_limited_past_the_attempts_is_a_retryable_failure(make_source: Make) -> None:
+    """A 429 that never clears fails this source retryably, after every attempt is spent."""
+    route = respx.post(SEARCH).respond(429, headers={"Retry-After": "1"})
+
+    with pytest.raises(SourceError) as raised:
+        await make_source().lookup(interaction(email="ada@example.com"))
+
+    assert raised.value.retryable is True
+    assert route.call_count == 3  # the attempts stamina's test mode allows
+
+
+@respx.mock
+async def test_a_5xx_is_retried_then_retryable(make_source: Make) -> None:
+    """HubSpot's own failures are retried, and reported as retryable when they persist."""
+    route = respx.post(SEARCH).respond(502)
+
+    with pytest.raises(SourceError, match="hubspot answered HTTP 502") as raised:
+        await make_source().lookup(interaction(email="ada@example.com"))
+
+    assert raised.value.retryable is True
+    assert route.call_count > 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@respx.mock
+async def test_refused_credentials_fail_for_good_without_the_token(
+    make_source: Make, status: int
+) -> None:
+    """A revoked token or a missing scope is not retried, and the token is in no message."""
+    body = {"status": "error", "message": f"token {TOKEN} is not valid", "category": "INVALID"}
+    route = respx.post(SEARCH).respond(status, json=body)
+
+    with pytest.raises(SourceError) as raised:
+        await make_source().lookup(interaction(email="ada@example.com"))
+
+    assert raised.value.retryable is False
+    assert route.call_count == 1
+    assert TOKEN not in str(raised.value)
+
+
+@respx.mock
+async def test_a_response_without_results_is_a_permanent_failure(make_source: Make) -> None:
+    """A 200 that is not a search result (a proxy's page, a changed API) fails clearly."""
+    respx.post(SEARCH).respond(200, json={"message": "hello"})
+
+    with pytest.raises(SourceError, match="without a 'results' list") as raised:
+        await make_source().lookup(interaction(email="ada@example.com"))
+
+    assert raised.value.retryable is False
+
+
+def test_settings_refuse_a_lookup_key_with_nothing_to_search() -> None:
+    """Searching by a key that maps to no contact property is refused at start-up."""
+    with pytest.raises(ValidationError, match="lookup_keys \\['customer_id'\\] have no contact"):
+        HubSpotConfig.model_validate(
+            {"access_token": TOKEN, "lookup_keys": ["email", "customer_id"]}
+        )
+
+
+def test_the_token_is_a_secret_in_settings() -> None:
+    """Printing the settings never shows the access token."""
+    config = HubSpotConfig.model_validate({"access_token": TOKEN})
+
+    assert TOKEN not in repr(config)
+    assert TOKEN not in str(config.model_dump())
+
+
+@respx.mock
+async def test_enabled_in_settings_it_enriches_through_the_pipeline() -> None:
+    """Installed and named in settings, the plugin's fields reach the patch credited to hubspot."""
+    respx.post(SEARCH).respond(200, json=ADA)
+    settings = settings_for(
+        sources=("hubspot",), mappers=(), plugins={"hubspot": {"access_token": TOKEN}}
+    )
+
+    async with await Enricher.start(settings, dry_run=True) as enricher:
+        outcome = await enricher.process(
+            customer_start_event(email="ada@example.com", media_type="EMAIL")
+        )
+
+    assert outcome.status is Status.ENRICHED, outcome.reason
+    assert outcome.fields["lifecyclestage"] == "customer"
+    assert set(outcome.provenance.values()) == {"hubspot"}
