@@ -29,9 +29,7 @@ from genesys_enrich import (
     SourceError,
     hookimpl,
 )
-
-CUSTOMER_KEYS = ("customer_id", "external_contact_id", "phone", "email")
-"""The keys an event can carry, as named by ``Interaction.customer_keys``."""
+from genesys_enrich.models import CUSTOMER_KEYS
 
 DEFAULT_QUERIES = {
     "customer_id": "SELECT * FROM customers WHERE customer_id = :customer_id",
