@@ -1,14 +1,17 @@
-"""Fixtures shared by the core's tests: loopback fakes and a clean environment."""
+"""Fixtures shared by the core's tests: a clean environment, and short names for the fakes.
+
+The fakes and the no-wait retries come from the test kit's pytest plugin
+(``genesys_enrich.testing.pytest_plugin``), loaded through its entry point as in any plugin's suite.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import stamina
 
 from genesys_enrich.settings import ENV_PREFIX, SEED_ENV_NAMES, SETTINGS_FILE_ENV
 from genesys_enrich.testing import FakeCrm, FakeGenesys
+
+pytest_plugins = ["pytester"]  # the kit's own tests run pytest on generated test files
 
 
 @pytest.fixture(autouse=True)
@@ -25,19 +28,15 @@ def _clean_environment(
 
 
 @pytest.fixture(autouse=True)
-def _no_retry_sleeps() -> Iterator[None]:
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
+def _no_retry_sleeps(no_retry_waits: None) -> None:
+    """Every core test retries without waiting."""
 
 
 @pytest.fixture
-def genesys() -> Iterator[FakeGenesys]:
-    with FakeGenesys() as server:
-        yield server
+def genesys(fake_genesys: FakeGenesys) -> FakeGenesys:
+    return fake_genesys
 
 
 @pytest.fixture
-def crm() -> Iterator[FakeCrm]:
-    with FakeCrm() as server:
-        yield server
+def crm(fake_crm: FakeCrm) -> FakeCrm:
+    return fake_crm
