@@ -11,7 +11,9 @@ Registered through the ``pytest11`` entry point, so a plugin's test suite needs 
 
 Fixtures: ``run_pipeline`` (dry run, or ``write=True`` to write to ``fake_genesys``),
 ``make_event``, ``fake_genesys``, ``fake_crm`` and ``no_retry_waits``. Every fixture that runs
-the pipeline turns on stamina's testing mode, so retries happen without waiting.
+the pipeline turns on stamina's testing mode, so retries happen without waiting. The fakes are
+real servers on 127.0.0.1: in a test that also mocks HTTP with respx, let them through with
+``respx_mock.route(host="127.0.0.1").pass_through()``.
 """
 
 from __future__ import annotations
