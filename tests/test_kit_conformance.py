@@ -52,6 +52,19 @@ class Leaky(Members):
             raise SourceError(f"{error} with key {key}", retryable=error.retryable) from None
 
 
+class PlainKeyConfig(RestSourceConfig):
+    api_key: str
+
+
+class PlainKey(Members):
+    """Holds its key as a plain string, which any repr or validation error would print."""
+
+    Config = PlainKeyConfig
+
+    async def auth_headers(self):
+        return {"X-Api-Key": self.config.api_key}
+
+
 CONFIG = {"base_url": "https://members.example.com", "api_key": "k-3f9a7c1e"}
 '''
 
@@ -104,6 +117,16 @@ def test_a_leaked_credential_is_caught(pytester: pytest.Pytester) -> None:
         "test_rejected_credentials_fail_for_good_without_leaking_them[403]",
     }
     result.stdout.fnmatch_lines(["*a credential (k-...) leaked*"])
+
+
+def test_a_credential_in_plain_text_is_caught(pytester: pytest.Pytester) -> None:
+    """A key declared as str rather than SecretStr fails the credential checks, saying so."""
+    result = suite(pytester, "PlainKey")
+    assert failed_tests(result) == {
+        "test_rejected_credentials_fail_for_good_without_leaking_them[401]",
+        "test_rejected_credentials_fail_for_good_without_leaking_them[403]",
+    }
+    result.stdout.fnmatch_lines(["*holds api_key as plain text*SecretStr*"])
 
 
 def test_a_missing_entry_point_says_how_to_install(pytester: pytest.Pytester) -> None:

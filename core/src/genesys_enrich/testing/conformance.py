@@ -31,6 +31,7 @@ import asyncio
 import importlib.metadata
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     msg = "the conformance suite needs respx: pip install 'genesys-enrich[testing]'"
     raise ImportError(msg) from error
 
-Config = Mapping[str, Any] | Callable[[Path], Mapping[str, Any]]
+ConfigSection = Mapping[str, Any] | Callable[[Path], Mapping[str, Any]]
 """A source's ``[plugins.<name>]`` section, or a function of a temporary directory returning it
 (for sources that need files, such as a database, made for each test)."""
 
@@ -75,6 +76,7 @@ SAMPLE_KEYS = {
 }
 """The customer key values of the default event, by key."""
 
+_CREDENTIAL_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
 RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
 CREDENTIAL_STATUSES = (401, 403)
 HANG_SECONDS = 30.0
@@ -85,7 +87,7 @@ TIMEOUT_SECONDS = 0.25
 def crm_source_test_class(
     source: type[CrmSource],
     *,
-    config: Config,
+    config: ConfigSection,
     found: Any = None,
     expected: Mapping[str, JSONValue] | None = None,
     event: Mapping[str, Any] | None = None,
@@ -235,7 +237,7 @@ class _Suite:
     def __init__(
         self,
         source: type[CrmSource],
-        config: Config,
+        config: ConfigSection,
         found: Any,
         expected: Mapping[str, JSONValue] | None,
         event: Mapping[str, Any] | None,
@@ -254,13 +256,18 @@ class _Suite:
         return dict(self.config(tmp_path) if callable(self.config) else self.config)
 
     def secrets(self, tmp_path: Path) -> list[str]:
+        """The credential values to search for; none for a source that has no credentials."""
         validated = self.source.Config.model_validate(self.section(tmp_path))
-        found = [*self.extra_secrets, *_secret_values(validated)]
-        assert found, (
-            f"{self.source.__qualname__}'s config holds no SecretStr to check for leaks: declare "
-            "credentials as pydantic.SecretStr, or pass secrets=[...]"
+        plain = [
+            name
+            for name, value in dict(validated).items()
+            if isinstance(value, str) and _CREDENTIAL_NAME.search(name)
+        ]
+        assert not plain, (
+            f"{self.source.__qualname__}.Config holds {', '.join(plain)} as plain text: declare "
+            "credentials as pydantic.SecretStr so they are never printed"
         )
-        return found
+        return [*self.extra_secrets, *_secret_values(validated)]
 
     def default_event(self, tmp_path: Path) -> dict[str, Any]:
         validated = self.source.Config.model_validate(self.section(tmp_path))
