@@ -109,11 +109,10 @@ def _render(template: str, values: dict[str, str]) -> str:
     return Template(template).substitute(values)
 
 
-def add_new_plugin_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """Register ``new-plugin`` on the command line's subcommands."""
+def add_new_plugin_command(commands: Any) -> None:
+    """Register ``new-plugin`` on the command line's subcommands (it reads no settings)."""
     parser = commands.add_parser(
         "new-plugin",
-        parents=parents,
         help="write a new CRM source plugin, ready to test and install",
         description="Write genesys-enrich-NAME/: a plugin distribution with its entry point, a "
         "source, tests using the test kit and the conformance suite, and a README.",
@@ -128,7 +127,7 @@ def add_new_plugin_command(commands: Any, parents: list[argparse.ArgumentParser]
         default="RestSource",
         help="RestSource for an HTTP CRM (default), CrmSource for anything else",
     )
-    parser.set_defaults(command=_new_plugin)
+    parser.set_defaults(command=_new_plugin, settings=None, verbose=False)
 
 
 def _new_plugin(args: argparse.Namespace, settings: object) -> int:

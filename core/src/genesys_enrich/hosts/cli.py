@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(command=_demo)
 
-    add_new_plugin_command(commands, parents=[common])
+    add_new_plugin_command(commands)
     return parser
 
 
