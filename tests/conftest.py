@@ -1,14 +1,24 @@
-"""Fixtures shared by the core's tests: loopback fakes and a clean environment."""
+"""Fixtures shared by the core's tests: a clean environment, and short names for the fakes.
+
+The fakes and the no-wait retries come from the test kit's pytest plugin
+(``genesys_enrich.testing.pytest_plugin``), loaded through its entry point as in any plugin's suite.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-import stamina
 
 from genesys_enrich.settings import ENV_PREFIX, SEED_ENV_NAMES, SETTINGS_FILE_ENV
 from genesys_enrich.testing import FakeCrm, FakeGenesys
+
+pytest_plugins = ["pytester"]  # the kit's own tests run pytest on generated test files
 
 
 @pytest.fixture(autouse=True)
@@ -25,19 +35,50 @@ def _clean_environment(
 
 
 @pytest.fixture(autouse=True)
-def _no_retry_sleeps() -> Iterator[None]:
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
+def _no_retry_sleeps(no_retry_waits: None) -> None:
+    """Every core test retries without waiting."""
 
 
 @pytest.fixture
-def genesys() -> Iterator[FakeGenesys]:
-    with FakeGenesys() as server:
-        yield server
+def genesys(fake_genesys: FakeGenesys) -> FakeGenesys:
+    return fake_genesys
 
 
 @pytest.fixture
-def crm() -> Iterator[FakeCrm]:
-    with FakeCrm() as server:
-        yield server
+def crm(fake_crm: FakeCrm) -> FakeCrm:
+    return fake_crm
+
+
+class Installer:
+    """Installs distribution folders into this environment as a team would (``uv pip install
+    <folder>``, with the uv running these tests), and uninstalls them."""
+
+    def __init__(self) -> None:
+        uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` sets $UV
+        if uv is None:
+            pytest.skip("installing a distribution needs uv: run the tests with `uv run`")
+        self._uv = uv
+        self.installed: list[str] = []
+
+    def install(self, folder: Path, name: str) -> None:
+        self.installed.append(name)
+        self._pip("install", str(folder))
+
+    def uninstall(self, name: str) -> None:
+        self._pip("uninstall", name)
+        self.installed.remove(name)
+
+    def _pip(self, command: str, target: str) -> None:
+        subprocess.run(  # noqa: S603 - the uv running these tests
+            [self._uv, "pip", command, "--quiet", "--python", sys.executable, target], check=True
+        )
+
+
+@pytest.fixture
+def installer() -> Iterator[Installer]:
+    """An :class:`Installer` that uninstalls what is still installed after the test, even a
+    failed one."""
+    installer = Installer()
+    yield installer
+    for name in list(installer.installed):
+        installer.uninstall(name)

@@ -13,6 +13,7 @@ A complete plugin::
     #   loyalty = "genesys_enrich_loyalty"
     from genesys_enrich import CrmSource, hookimpl
 
+
     class Loyalty(CrmSource):
         name = "loyalty"
 
@@ -27,11 +28,14 @@ A complete plugin::
             response.raise_for_status()
             return {"loyaltyTier": response.json()["tier"]}
 
+
     @hookimpl
     def register_crm_sources():
         return [Loyalty]
 
-Enable it by adding ``"loyalty"`` to ``[pipeline] sources`` in settings.toml.
+Enable it by adding ``"loyalty"`` to ``[pipeline] sources`` in settings.toml. For an HTTP CRM,
+:class:`~genesys_enrich.rest.RestSource` does the requests, retries and status handling; the
+tutorial (docs/tutorial.md) builds an adapter on it step by step.
 """
 
 from __future__ import annotations
@@ -52,8 +56,7 @@ _spec = pluggy.HookspecMarker(PROJECT_NAME)
 def register_crm_sources() -> Iterable[type[CrmSource]]:  # type: ignore[empty-body]
     """Return the CRM source classes this plugin provides.
 
-    Called once per process, when the core starts, synchronously. Return an iterable of
-    :class:`~genesys_enrich.CrmSource` subclasses (classes, not instances). Each needs a unique
+    Called once per process, when the core starts, synchronously. Each class needs a unique
     ``name``; only those named in ``[pipeline] sources`` are built and used, in that order of merge
     priority (the first source listed wins a conflict).
 
@@ -64,13 +67,17 @@ def register_crm_sources() -> Iterable[type[CrmSource]]:  # type: ignore[empty-b
     Raising here marks the plugin as failed in ``genesys-enrich plugins``; if settings enable one
     of its sources, start-up fails with a message naming the plugin.
 
-    .. versionadded:: 0.1.0
+    Returns:
+        An iterable of :class:`~genesys_enrich.CrmSource` subclasses (classes, not instances).
+        For an HTTP CRM, subclass :class:`~genesys_enrich.rest.RestSource`.
 
-    **Example**::
+    Example::
 
         @hookimpl
         def register_crm_sources():
             return [RestCustomerSource]
+
+    .. versionadded:: 0.1.0
     """
 
 
@@ -78,18 +85,22 @@ def register_crm_sources() -> Iterable[type[CrmSource]]:  # type: ignore[empty-b
 def register_context_mappers() -> Iterable[type[ContextMapper]]:  # type: ignore[empty-body]
     """Return the context mapper classes this plugin provides.
 
-    Called once per process, when the core starts, synchronously. Return an iterable of
-    :class:`~genesys_enrich.ContextMapper` subclasses. Only those named in ``[pipeline] mappers``
-    are built; they run in that order on the merged record, each ``apply(record, interaction)``
-    receiving the previous one's result, and the last result is what is written to Genesys.
+    Called once per process, when the core starts, synchronously. Only the classes named in
+    ``[pipeline] mappers`` are built; they run in that order on the merged record, each
+    ``apply(record, interaction)`` receiving the previous one's result, and the last result is
+    what is written to Genesys.
 
     Raising here is handled as in :func:`register_crm_sources`.
 
-    .. versionadded:: 0.1.0
+    Returns:
+        An iterable of :class:`~genesys_enrich.ContextMapper` subclasses (classes, not
+        instances).
 
-    **Example**::
+    Example::
 
         @hookimpl
         def register_context_mappers():
             return [UppercaseTier]
+
+    .. versionadded:: 0.1.0
     """

@@ -100,7 +100,13 @@ class RestSource(CrmSource):
         return False
 
     def parse(self, response: httpx.Response) -> Mapping[str, JSONValue] | None:
-        """The fields in a successful response; by default its JSON object, whole."""
+        """The fields in a successful response; by default its JSON object, whole.
+
+        Override it to keep or rename fields, or to unwrap a search result; return ``None`` when
+        the answer means "no match" (an empty search). ``super().parse(response)`` gives the
+        JSON object, or raises a permanent :class:`SourceError` for any other body. Raise
+        ``SourceError(..., retryable=False)`` for an answer you cannot use, saying what is
+        wrong."""
         try:
             body = response.json()
         except ValueError:

@@ -19,6 +19,7 @@ from genesys_enrich.errors import ConfigError, PluginError
 from genesys_enrich.logs import configure
 from genesys_enrich.models import Outcome, Status
 from genesys_enrich.plugins import discover
+from genesys_enrich.scaffold import add_new_plugin_command
 from genesys_enrich.settings import Settings, load_settings
 
 from .inputs import read_events
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run sample events against local fake Genesys and CRM servers",
     )
     demo.set_defaults(command=_demo)
+
+    add_new_plugin_command(commands)
     return parser
 
 

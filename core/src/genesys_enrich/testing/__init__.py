@@ -1,13 +1,25 @@
-"""Test kit: loopback fakes of Genesys Cloud and a REST CRM, and event builders.
+"""Test kit: loopback fakes of Genesys Cloud and a REST CRM, event builders, a pipeline runner,
+outcome assertions and a conformance suite for CRM sources.
 
-The same fakes run ``genesys-enrich demo`` and the project's end-to-end tests; plugin authors can
-use them in their own suites.
+The same fakes run ``genesys-enrich demo`` and the project's end-to-end tests. Installing
+genesys-enrich also installs the pytest fixtures of :mod:`genesys_enrich.testing.pytest_plugin`
+(``run_pipeline``, ``make_event``, ``fake_genesys``...), and
+:func:`~genesys_enrich.testing.conformance.crm_source_test_class` checks a CRM source in one line.
 """
 
 from ._server import LoopbackServer, Request, Response
-from .events import customer_start_event, sample, seed_event
+from .events import customer_start_event, make_event, sample, seed_event
 from .fake_crm import DEMO_CUSTOMERS, FakeCrm
 from .fake_genesys import FakeGenesys, Write
+from .kit import (
+    as_plugin,
+    assert_enriched,
+    assert_failed,
+    assert_no_match,
+    assert_skipped,
+    run_pipeline,
+    source_result,
+)
 from .settings import settings_for
 
 __all__ = [
@@ -18,8 +30,16 @@ __all__ = [
     "Request",
     "Response",
     "Write",
+    "as_plugin",
+    "assert_enriched",
+    "assert_failed",
+    "assert_no_match",
+    "assert_skipped",
     "customer_start_event",
+    "make_event",
+    "run_pipeline",
     "sample",
     "seed_event",
     "settings_for",
+    "source_result",
 ]

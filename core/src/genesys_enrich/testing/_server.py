@@ -104,8 +104,10 @@ class LoopbackServer:
 
 
 class _Server(ThreadingHTTPServer):
-    request_queue_size = 1024  # the default of 5 refuses bursts of concurrent clients
     daemon_threads = True
+    request_queue_size = 1024
+    """Listen backlog. The default, 5, drops connections when a test opens dozens at once, and
+    the client's retransmission wait (a second or more) then reads as a slow CRM."""
 
 
 def _handler_class(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:

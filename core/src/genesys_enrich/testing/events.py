@@ -96,3 +96,48 @@ def customer_start_event(
             "timestamp": "2022-04-06T09:30:45.013Z",
         },
     }
+
+
+def make_event(
+    *,
+    customer_id: str | None = None,
+    external_contact_id: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    shape: str | None = None,
+) -> dict[str, Any]:
+    """An event carrying the given customer keys, in the shape that can carry them.
+
+    A ``customer_id`` alone gives the seed's shape; any other key gives Genesys' ``customer.start``
+    (an email makes it an email conversation, since only those carry the sender's address).
+
+    Args:
+        customer_id: the CRM's own id (seed shape: ``detail.externalCustomerId``).
+        external_contact_id: the Genesys external contact linked to the customer.
+        phone: the caller's number in E.164, e.g. ``+15550100199``.
+        email: the sender's address.
+        shape: ``"seed"`` or ``"customer.start"`` to choose the shape yourself.
+
+    Raises:
+        ValueError: the keys cannot be carried by the shape asked for.
+    """
+    others = {"external_contact_id": external_contact_id, "phone": phone, "email": email}
+    given = [name for name, value in others.items() if value is not None]
+    chosen = shape or ("customer.start" if given or customer_id is None else "seed")
+    if chosen == "seed":
+        if given:
+            msg = f"a seed-shaped event carries only customer_id, not {', '.join(given)}"
+            raise ValueError(msg)
+        return seed_event(customer_id)
+    if chosen != "customer.start":
+        msg = f"shape must be 'seed' or 'customer.start', got {shape!r}"
+        raise ValueError(msg)
+    if customer_id is not None:
+        msg = "Genesys' customer.start event has no customer_id; use external_contact_id"
+        raise ValueError(msg)
+    return customer_start_event(
+        external_contact_id=external_contact_id,
+        ani=f"tel:{phone}" if phone else None,
+        email=email,
+        media_type="EMAIL" if email else "VOICE",
+    )

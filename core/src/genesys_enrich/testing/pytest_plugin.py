@@ -1,0 +1,99 @@
+"""pytest fixtures for plugin authors, loaded by pytest whenever genesys-enrich is installed.
+
+Registered through the ``pytest11`` entry point, so a plugin's test suite needs no conftest::
+
+    def test_known_member_is_enriched(run_pipeline, make_event, respx_mock):
+        respx_mock.get("https://loyalty.example.com/members/CUST-1001").respond(
+            json={"tier": "Gold"}
+        )
+        outcome = run_pipeline(make_event(customer_id="CUST-1001"), Loyalty, config=CONFIG)
+        assert_enriched(outcome, {"loyaltyTier": "Gold"}, source="loyalty")
+
+Fixtures: ``run_pipeline`` (dry run, or ``write=True`` to write to ``fake_genesys``),
+``make_event``, ``fake_genesys``, ``fake_crm`` and ``no_retry_waits``. Every fixture that runs
+the pipeline turns on stamina's testing mode, so retries happen without waiting. The fakes are
+real servers on 127.0.0.1: in a test that also mocks HTTP with respx, let them through with
+``respx_mock.route(host="127.0.0.1").pass_through()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import stamina
+
+from genesys_enrich.models import Outcome
+
+from .events import make_event as _make_event
+from .fake_crm import FakeCrm
+from .fake_genesys import FakeGenesys
+from .kit import Plugin
+from .kit import run_pipeline as _run_pipeline
+
+RETRY_ATTEMPTS = 3
+"""Attempts stamina makes in testing mode: enough to see a retry recover."""
+
+
+class PipelineRunner:
+    """The ``run_pipeline`` fixture: call it from a plain test, ``await .process()`` from an
+    async one. Both take the arguments of :func:`genesys_enrich.testing.run_pipeline`, with
+    ``write=True`` in place of ``genesys=`` to write to the ``fake_genesys`` fixture."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+
+    def __call__(
+        self, event: Any, *plugins: Plugin, write: bool = False, **options: Any
+    ) -> Outcome:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.process(event, *plugins, write=write, **options))
+        msg = (
+            "run_pipeline(...) runs its own event loop; "
+            "in an async test, await run_pipeline.process(...)"
+        )
+        raise RuntimeError(msg)
+
+    async def process(
+        self, event: Any, *plugins: Plugin, write: bool = False, **options: Any
+    ) -> Outcome:
+        if write:
+            options["genesys"] = self._request.getfixturevalue("fake_genesys")
+        return await _run_pipeline(event, *plugins, **options)
+
+
+@pytest.fixture
+def no_retry_waits() -> Iterator[None]:
+    """Retries with stamina happen at once, up to three attempts, for the test's duration."""
+    with stamina.set_testing(True, attempts=RETRY_ATTEMPTS):
+        yield
+
+
+@pytest.fixture
+def fake_genesys() -> Iterator[FakeGenesys]:
+    """A fake Genesys Cloud on loopback; read what was written from ``.writes``."""
+    with FakeGenesys() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_crm() -> Iterator[FakeCrm]:
+    """The fake REST CRM the ``rest`` plugin talks to, knowing the demo's customers."""
+    with FakeCrm() as server:
+        yield server
+
+
+@pytest.fixture
+def make_event() -> Callable[..., dict[str, Any]]:
+    """Builds events carrying the customer keys you give: ``make_event(phone="+15550100199")``."""
+    return _make_event
+
+
+@pytest.fixture
+def run_pipeline(request: pytest.FixtureRequest, no_retry_waits: None) -> PipelineRunner:
+    """Runs one event through the real pipeline with only the plugins you pass."""
+    return PipelineRunner(request)
