@@ -278,6 +278,14 @@ def test_email_comes_from_address_from_on_email_interactions() -> None:
     assert interaction.customer_keys == {"email": "jane.doe@example.com"}
 
 
+def test_an_email_without_a_media_type_makes_an_email_event() -> None:
+    """customer_start_event(email=...) alone gives an email conversation the core reads it from."""
+    event = customer_start_event(email="jane@example.com")
+
+    assert event["detail"]["eventBody"]["mediaType"] == "EMAIL"
+    assert parse_event(event).customer_keys == {"email": "jane@example.com"}
+
+
 @pytest.mark.parametrize(
     ("media_type", "address"),
     [("CHAT", "jane@example.com"), ("EMAIL", "not-an-address")],

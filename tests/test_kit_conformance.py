@@ -156,3 +156,50 @@ TestIt = crm_source_test_class(Directory, config={}, expected={"region": "emea"}
     )
     result = pytester.runpytest("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, skipped=12)
+
+
+def test_settings_can_come_from_the_plugins_own_fixtures(pytester: pytest.Pytester) -> None:
+    """A config function gets the fixtures it names, once per check, so it can make a file."""
+    pytester.makeconftest(
+        """
+import pytest
+
+
+@pytest.fixture
+def region() -> str:
+    return "emea"
+"""
+    )
+    pytester.makepyfile(
+        test_adapter="""
+import json
+
+from genesys_enrich import CrmSource, PluginConfig
+from genesys_enrich.testing.conformance import crm_source_test_class
+
+
+class DirectoryConfig(PluginConfig):
+    path: str
+
+
+class Directory(CrmSource):
+    name = "directory"
+    Config = DirectoryConfig
+
+    def lookup(self, interaction):
+        with open(self.config.path) as file:
+            return json.load(file).get(interaction.customer_id)
+
+
+def directory_file(tmp_path, region):
+    path = tmp_path / "directory.json"
+    with path.open("x") as file:  # fails if called twice in one check
+        json.dump({"CUST-1001": {"region": region}}, file)
+    return {"path": str(path)}
+
+
+TestIt = crm_source_test_class(Directory, config=directory_file, expected={"region": "emea"})
+"""
+    )
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, skipped=12)

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import inspect
 import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,9 +64,11 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     msg = "the conformance suite needs respx: pip install 'genesys-enrich[testing]'"
     raise ImportError(msg) from error
 
-ConfigSection = Mapping[str, Any] | Callable[[Path], Mapping[str, Any]]
-"""A source's ``[plugins.<name>]`` section, or a function of a temporary directory returning it
-(for sources that need files, such as a database, made for each test)."""
+ConfigSection = Mapping[str, Any] | Callable[..., Mapping[str, Any]]
+"""A source's ``[plugins.<name>]`` section, or a function returning it whose parameters name the
+pytest fixtures it needs: ``lambda tmp_path: ...`` to make files, such as a database, or a fixture
+of your own ``conftest.py`` (``lambda customers_db: {"url": customers_db}``). It is called once
+per check."""
 
 SAMPLE_KEYS = {
     "customer_id": "CUST-1001",
@@ -100,8 +102,9 @@ def crm_source_test_class(
 
     Args:
         source: the :class:`~genesys_enrich.CrmSource` subclass under test.
-        config: its settings section, as in ``[plugins.<name>]``; use credentials that look
-            real, since the suite searches the outcome and logs for them.
+        config: its settings section, as in ``[plugins.<name>]``, or a function of pytest
+            fixtures returning it (see :data:`ConfigSection`); use credentials that look real,
+            since the suite searches the outcome and logs for them.
         found: for HTTP sources, the JSON body the CRM answers a known customer with.
         expected: fields the source must contribute for that customer (default: any, as long as
             there is at least one).
@@ -136,6 +139,10 @@ def crm_source_test_class(
             with stamina.set_testing(True, attempts=RETRY_ATTEMPTS):
                 yield
 
+        @pytest.fixture(name="conformance_section")
+        def _section(self, request: pytest.FixtureRequest) -> dict[str, Any]:
+            return suite.section(request)
+
         @pytest.mark.skipif(entry_point is None, reason="no entry_point= given")
         def test_is_discoverable_through_its_entry_point(self) -> None:
             """Once installed, the plugin's entry point registers the source under its name."""
@@ -162,67 +169,81 @@ def crm_source_test_class(
             assert info.status is PluginStatus.LOADED, info.error
             assert registry.sources == {source.name: source}
 
-        def test_a_known_customer_gives_json_fields_credited_to_it(self, tmp_path: Path) -> None:
+        def test_a_known_customer_gives_json_fields_credited_to_it(
+            self, conformance_section: dict[str, Any]
+        ) -> None:
             """A known customer's fields come back JSON-serialisable, credited to the source."""
-            outcome, _ = suite.run(tmp_path, httpx.Response(200, json=found))
+            outcome, _ = suite.run(conformance_section, httpx.Response(200, json=found))
             assert_enriched(outcome, expected, source=source.name)
             assert outcome.fields, f"no fields:\n{describe(outcome)}"
             json.dumps(outcome.fields, allow_nan=False)
 
         @needs_http
-        def test_404_means_no_match(self, tmp_path: Path) -> None:
+        def test_404_means_no_match(self, conformance_section: dict[str, Any]) -> None:
             """A 404 from the CRM is an unknown customer: skipped, not a failure."""
-            outcome, lookup = suite.run(tmp_path, httpx.Response(404, json={"error": "not found"}))
+            outcome, lookup = suite.run(
+                conformance_section, httpx.Response(404, json={"error": "not found"})
+            )
             assert lookup.called, "the source sent no request that reached the CRM"
             assert_no_match(outcome, source.name)
 
         @needs_http
         @pytest.mark.parametrize("status", RETRYABLE_STATUSES)
         def test_throttling_and_server_errors_are_retryable(
-            self, tmp_path: Path, status: int
+            self, conformance_section: dict[str, Any], status: int
         ) -> None:
             """429 and 5xx answers fail the event for retry, never for good."""
             response = httpx.Response(status, headers={"Retry-After": "1"}, json={"error": "busy"})
-            outcome, _ = suite.run(tmp_path, response)
+            outcome, _ = suite.run(conformance_section, response)
             assert_failed(outcome, retryable=True)
 
         @needs_http
-        def test_a_transient_error_is_retried_or_left_to_retry(self, tmp_path: Path) -> None:
+        def test_a_transient_error_is_retried_or_left_to_retry(
+            self, conformance_section: dict[str, Any]
+        ) -> None:
             """One 503 before the answer: the source retries, or fails retryably for a later try."""
-            outcome, _ = suite.run(tmp_path, [httpx.Response(503), httpx.Response(200, json=found)])
+            outcome, _ = suite.run(
+                conformance_section, [httpx.Response(503), httpx.Response(200, json=found)]
+            )
             if outcome.status is Status.FAILED:
                 assert_failed(outcome, retryable=True)
             else:
                 assert_enriched(outcome, expected, source=source.name)
 
         @needs_http
-        def test_a_dropped_connection_is_retryable(self, tmp_path: Path) -> None:
+        def test_a_dropped_connection_is_retryable(
+            self, conformance_section: dict[str, Any]
+        ) -> None:
             """A refused connection fails the event for retry."""
-            outcome, _ = suite.run(tmp_path, httpx.ConnectError("connection refused"))
+            outcome, _ = suite.run(conformance_section, httpx.ConnectError("connection refused"))
             assert_failed(outcome, retryable=True)
 
         @needs_http
         @pytest.mark.parametrize("status", CREDENTIAL_STATUSES)
         def test_rejected_credentials_fail_for_good_without_leaking_them(
-            self, tmp_path: Path, caplog: pytest.LogCaptureFixture, status: int
+            self, conformance_section: dict[str, Any], caplog: pytest.LogCaptureFixture, status: int
         ) -> None:
             """401 and 403 are permanent failures; no credential shows in the outcome or logs."""
             caplog.set_level(logging.DEBUG)
-            outcome, _ = suite.run(tmp_path, httpx.Response(status, json={"error": "denied"}))
+            outcome, _ = suite.run(
+                conformance_section, httpx.Response(status, json={"error": "denied"})
+            )
             assert_failed(outcome, retryable=False)
             shown = describe(outcome) + caplog.text
-            for secret in suite.secrets(tmp_path):
+            for secret in suite.secrets(conformance_section):
                 assert secret not in shown, f"a credential ({secret[:2]}...) leaked:\n{shown}"
 
         @needs_http
-        def test_a_hanging_crm_is_cut_off_at_the_core_timeout(self, tmp_path: Path) -> None:
+        def test_a_hanging_crm_is_cut_off_at_the_core_timeout(
+            self, conformance_section: dict[str, Any]
+        ) -> None:
             """A CRM that never answers costs only the core's timeout and a retryable failure."""
 
             async def hang(request: httpx.Request) -> httpx.Response:
                 await asyncio.sleep(HANG_SECONDS)
                 return httpx.Response(200, json=found)
 
-            outcome, _ = suite.run(tmp_path, hang, source_timeout=TIMEOUT_SECONDS)
+            outcome, _ = suite.run(conformance_section, hang, source_timeout=TIMEOUT_SECONDS)
             assert_failed(outcome, retryable=True)
             result = source_result(outcome, source.name)
             assert result.status in (SourceStatus.TIMED_OUT, SourceStatus.FAILED)
@@ -252,12 +273,17 @@ class _Suite:
         self.routes = routes
         self.extra_secrets = secrets
 
-    def section(self, tmp_path: Path) -> dict[str, Any]:
-        return dict(self.config(tmp_path) if callable(self.config) else self.config)
+    def section(self, request: pytest.FixtureRequest) -> dict[str, Any]:
+        """The settings section for one check: ``config``, or what its function returns given
+        the fixtures its parameters name."""
+        if not callable(self.config):
+            return dict(self.config)
+        names = inspect.signature(self.config).parameters
+        return dict(self.config(**{name: request.getfixturevalue(name) for name in names}))
 
-    def secrets(self, tmp_path: Path) -> list[str]:
+    def secrets(self, section: Mapping[str, Any]) -> list[str]:
         """The credential values to search for; none for a source that has no credentials."""
-        validated = self.source.Config.model_validate(self.section(tmp_path))
+        validated = self.source.Config.model_validate(section)
         plain = [
             name
             for name, value in dict(validated).items()
@@ -269,18 +295,18 @@ class _Suite:
         )
         return [*self.extra_secrets, *_secret_values(validated)]
 
-    def default_event(self, tmp_path: Path) -> dict[str, Any]:
-        validated = self.source.Config.model_validate(self.section(tmp_path))
+    def default_event(self, section: Mapping[str, Any]) -> dict[str, Any]:
+        validated = self.source.Config.model_validate(section)
         keys = getattr(validated, "lookup_keys", None)
         key = keys[0] if keys else "customer_id"
         return make_event(**{key: SAMPLE_KEYS[key]})
 
     def run(
-        self, tmp_path: Path, answer: Any, *, source_timeout: float | None = None
+        self, section: Mapping[str, Any], answer: Any, *, source_timeout: float | None = None
     ) -> tuple[Outcome, respx.Route]:
         """Run the event with every lookup request answered by ``answer`` (a response, an
         exception, a function of the request, or a list of them, one per request)."""
-        event = self.event or self.default_event(tmp_path)
+        event = self.event or self.default_event(section)
         with respx.mock(assert_all_called=False) as router:
             if self.routes is not None:
                 self.routes(router)
@@ -293,7 +319,7 @@ class _Suite:
                 run_pipeline(
                     event,
                     self.source,
-                    config={self.source.name: self.section(tmp_path)},
+                    config={self.source.name: section},
                     mappers=(),
                     source_timeout=source_timeout,
                 )

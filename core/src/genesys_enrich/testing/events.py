@@ -53,7 +53,7 @@ def customer_start_event(
     external_contact_id: str | None = None,
     ani: str | None = None,
     email: str | None = None,
-    media_type: str = "VOICE",
+    media_type: str | None = None,
     direction: str = "INBOUND",
     conversation_id: str | None = None,
     participant_id: str | None = None,
@@ -61,14 +61,19 @@ def customer_start_event(
     topic: str = CUSTOMER_START,
 ) -> dict[str, Any]:
     """A Genesys ``v2.detail.events.conversation.{id}.customer.start`` event, as EventBridge
-    delivers it from the partner event source."""
+    delivers it from the partner event source.
+
+    ``media_type`` defaults to ``"EMAIL"`` when an ``email`` is given (Genesys reports the
+    sender's address only for email conversations, so the core reads it only from those) and
+    to ``"VOICE"`` otherwise; pass it to choose another.
+    """
     conversation = conversation_id or str(uuid.uuid4())
     body: dict[str, Any] = {
         "eventTime": 1649237444949,
         "conversationId": conversation,
         "participantId": participant_id or str(uuid.uuid4()),
         "sessionId": str(uuid.uuid4()),
-        "mediaType": media_type,
+        "mediaType": media_type or ("EMAIL" if email is not None else "VOICE"),
         "provider": "Edge",
         "direction": direction,
     }
@@ -139,5 +144,4 @@ def make_event(
         external_contact_id=external_contact_id,
         ani=f"tel:{phone}" if phone else None,
         email=email,
-        media_type="EMAIL" if email else "VOICE",
     )
