@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import logging
-import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
 import respx
 from pydantic import ValidationError
 
-from genesys_enrich import Interaction, SourceError, Status
+from genesys_enrich import SourceError, Status
 from genesys_enrich.app import Enricher
-from genesys_enrich.extensions import PluginContext
-from genesys_enrich.models import WriteTarget
 from genesys_enrich.retry import RetryableResponse
-from genesys_enrich.testing import customer_start_event, settings_for
+from genesys_enrich.testing import customer_start_event, make_interaction, settings_for
+from genesys_enrich.testing.pytest_plugin import SourceBuilder
 from genesys_enrich_crm_hubspot import HubSpotConfig, HubSpotContactSource
 
 Make = Callable[..., HubSpotContactSource]
@@ -47,24 +43,10 @@ ADA = {
 
 
 @pytest.fixture
-async def make_source() -> AsyncIterator[Make]:
+def make_source(build_source: SourceBuilder) -> Make:
     """Builds HubSpot sources from settings as the core does, over one shared HTTP client."""
-    async with httpx.AsyncClient() as http:
-        context = PluginContext(http=http, logger=logging.getLogger("test"))
-
-        def make(**settings: Any) -> HubSpotContactSource:
-            config = HubSpotConfig.model_validate({"access_token": TOKEN, **settings})
-            return HubSpotContactSource(config, context)
-
-        yield make
-
-
-def interaction(**keys: str) -> Interaction:
-    return Interaction(
-        event_id=str(uuid.uuid4()),
-        interaction_id=str(uuid.uuid4()),
-        target=WriteTarget.PARTICIPANT_ATTRIBUTES,
-        **keys,
+    return lambda **settings: build_source(
+        HubSpotContactSource, **({"access_token": TOKEN, **settings})
     )
 
 
@@ -74,7 +56,7 @@ async def test_searches_contacts_by_email_and_returns_their_properties(make_sour
     route = respx.post(SEARCH).respond(200, json=ADA)
     source = make_source(properties=["hs_object_id", "firstname", "lifecyclestage"])
 
-    fields = await source.lookup(interaction(email="ada@example.com", phone="+15550100199"))
+    fields = await source.lookup(make_interaction(email="ada@example.com", phone="+15550100199"))
 
     assert fields == {
         "hs_object_id": "512",
@@ -102,7 +84,7 @@ async def test_searches_by_phone_on_the_configured_property(make_source: Make) -
     route = respx.post(SEARCH).respond(200, json=ADA)
     source = make_source(search_properties={"email": "email", "phone": "mobilephone"})
 
-    assert await source.lookup(interaction(phone="+15550100199")) is not None
+    assert await source.lookup(make_interaction(phone="+15550100199")) is not None
 
     (group,) = json.loads(route.calls.last.request.content)["filterGroups"]
     assert group["filters"] == [
@@ -115,13 +97,13 @@ async def test_no_result_is_no_match(make_source: Make) -> None:
     """A search that finds nobody means HubSpot does not know the customer."""
     respx.post(SEARCH).respond(200, json={"total": 0, "results": []})
 
-    assert await make_source().lookup(interaction(email="nobody@example.com")) is None
+    assert await make_source().lookup(make_interaction(email="nobody@example.com")) is None
 
 
 async def test_an_event_without_email_or_phone_asks_nothing(make_source: Make) -> None:
     """An event carrying only a customer id makes no request (respx would refuse one)."""
     with respx.mock(assert_all_called=False):
-        assert await make_source().lookup(interaction(customer_id="CUST-1")) is None
+        assert await make_source().lookup(make_interaction(customer_id="CUST-1")) is None
 
 
 @respx.mock
@@ -131,7 +113,7 @@ async def test_a_429_waits_for_retry_after_and_then_succeeds(make_source: Make) 
     route = respx.post(SEARCH).mock(side_effect=[limited, httpx.Response(200, json=ADA)])
     source = make_source()
 
-    fields = await source.lookup(interaction(email="ada@example.com"))
+    fields = await source.lookup(make_interaction(email="ada@example.com"))
 
     assert fields is not None
     assert fields["firstname"] == "Ada"
@@ -145,7 +127,7 @@ async def test_rate_limited_past_the_attempts_is_a_retryable_failure(make_source
     route = respx.post(SEARCH).respond(429, headers={"Retry-After": "1"})
 
     with pytest.raises(SourceError) as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is True
     assert route.call_count == 3  # the attempts stamina's test mode allows
@@ -157,7 +139,7 @@ async def test_a_5xx_is_retried_then_retryable(make_source: Make) -> None:
     route = respx.post(SEARCH).respond(502)
 
     with pytest.raises(SourceError, match="hubspot answered HTTP 502") as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is True
     assert route.call_count > 1
@@ -173,7 +155,7 @@ async def test_refused_credentials_fail_for_good_without_the_token(
     route = respx.post(SEARCH).respond(status, json=body)
 
     with pytest.raises(SourceError) as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
     assert route.call_count == 1
@@ -186,7 +168,7 @@ async def test_a_response_without_results_is_a_permanent_failure(make_source: Ma
     respx.post(SEARCH).respond(200, json={"message": "hello"})
 
     with pytest.raises(SourceError, match="without a 'results' list") as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
 

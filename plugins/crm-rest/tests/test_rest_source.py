@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,24 +11,14 @@ import respx
 import stamina
 from pydantic import ValidationError
 
-from genesys_enrich import Interaction, SourceError
-from genesys_enrich.extensions import PluginContext
-from genesys_enrich.models import WriteTarget
+from genesys_enrich import SourceError
+from genesys_enrich.testing import make_interaction
+from genesys_enrich.testing.pytest_plugin import SourceBuilder
 from genesys_enrich_crm_rest import RestConfig, RestCustomerSource
 
 BASE = "https://crm.example.com/api"
 API_KEY = "crm-key-7d41c2"
 CUSTOMER = {"crmAccountId": "ACCT-99281", "loyaltyTier": "Platinum"}
-
-
-def interaction(**keys: str) -> Interaction:
-    """An interaction carrying the given customer keys."""
-    return Interaction(
-        event_id="e-1",
-        interaction_id="8f7e6d5c-4b3a-2109-8765-4321fedcba09",
-        target=WriteTarget.INTERACTION_CONTEXT,
-        **keys,  # type: ignore[arg-type]
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -40,21 +29,11 @@ def _no_retry_waits() -> Iterator[None]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-def make(http: httpx.AsyncClient) -> Any:
+def make(build_source: SourceBuilder) -> Any:
     """Builds a source the way the core does: validated config plus the shared context."""
-
-    def make_(**config: Any) -> RestCustomerSource:
-        settings = {"base_url": BASE, "api_key": API_KEY} | config
-        context = PluginContext(http=http, logger=logging.getLogger("t"))
-        return RestCustomerSource(RestConfig(**settings), context)
-
-    return make_
+    return lambda **config: build_source(
+        RestCustomerSource, **({"base_url": BASE, "api_key": API_KEY} | config)
+    )
 
 
 @pytest.fixture
@@ -75,7 +54,7 @@ def only_request(route: respx.Route) -> httpx.Request:
 
 async def test_get_customer_by_id_with_bearer_key(make: Any, crm: respx.Route) -> None:
     """The customer is fetched with GET {base}/customers/{id}, the bearer key and JSON accept."""
-    found = await make().lookup(interaction(customer_id="CUST-1001"))
+    found = await make().lookup(make_interaction(customer_id="CUST-1001"))
 
     request = only_request(crm)
     assert found == CUSTOMER
@@ -87,14 +66,14 @@ async def test_get_customer_by_id_with_bearer_key(make: Any, crm: respx.Route) -
 
 async def test_no_api_key_sends_no_authorization(make: Any, crm: respx.Route) -> None:
     """A CRM configured without a key gets no Authorization header at all."""
-    await make(api_key=None).lookup(interaction(customer_id="CUST-1001"))
+    await make(api_key=None).lookup(make_interaction(customer_id="CUST-1001"))
 
     assert "Authorization" not in only_request(crm).headers
 
 
 async def test_trailing_slash_in_base_url_is_ignored(make: Any, crm: respx.Route) -> None:
     """A base URL written with a trailing slash gives no double slash in the path."""
-    await make(base_url=f"{BASE}/").lookup(interaction(customer_id="CUST-1001"))
+    await make(base_url=f"{BASE}/").lookup(make_interaction(customer_id="CUST-1001"))
 
     assert only_request(crm).url.raw_path == b"/api/customers/CUST-1001"
 
@@ -114,7 +93,7 @@ async def test_customer_id_stays_one_path_segment(
     make: Any, crm: respx.Route, customer_id: str, raw_path: bytes
 ) -> None:
     """Hostile ids are percent-encoded, so they can neither climb the path nor add a query."""
-    await make().lookup(interaction(customer_id=customer_id))
+    await make().lookup(make_interaction(customer_id=customer_id))
 
     request = only_request(crm)
     assert request.url.raw_path == raw_path
@@ -123,7 +102,7 @@ async def test_customer_id_stays_one_path_segment(
 
 async def test_timeout_is_the_configured_one_per_request(make: Any, crm: respx.Route) -> None:
     """Each lookup carries what is left of the source's own budget, not the shared client's."""
-    await make(timeout_seconds=1.25).lookup(interaction(customer_id="CUST-1001"))
+    await make(timeout_seconds=1.25).lookup(make_interaction(customer_id="CUST-1001"))
 
     timeouts = only_request(crm).extensions["timeout"]
     assert timeouts.keys() == {"connect", "read", "write", "pool"}
@@ -139,7 +118,9 @@ async def test_a_retry_gets_only_what_is_left_of_the_budget(
     route = respx_mock.get(f"{BASE}/customers/CUST-1001").mock(
         side_effect=[httpx.Response(503), httpx.Response(200, json={"tier": "Gold"})]
     )
-    await make(timeout_seconds=3.0, retry_attempts=2).lookup(interaction(customer_id="CUST-1001"))
+    await make(timeout_seconds=3.0, retry_attempts=2).lookup(
+        make_interaction(customer_id="CUST-1001")
+    )
 
     first, second = (call.request.extensions["timeout"]["read"] for call in route.calls)
     assert (first, second) == (3.0, 2.0)
@@ -158,7 +139,7 @@ async def test_customer_id_is_preferred_over_external_contact_id(
     make: Any, crm: respx.Route
 ) -> None:
     """With both keys, the CRM's own customer id is used."""
-    await make().lookup(interaction(customer_id="CUST-1", external_contact_id="uwu"))
+    await make().lookup(make_interaction(customer_id="CUST-1", external_contact_id="uwu"))
 
     assert only_request(crm).url.raw_path == b"/api/customers/CUST-1"
 
@@ -167,7 +148,7 @@ async def test_external_contact_id_is_used_when_there_is_no_customer_id(
     make: Any, crm: respx.Route
 ) -> None:
     """A Genesys external contact id is looked up when the event has no customer id."""
-    await make().lookup(interaction(external_contact_id="uwu", phone="+15550100199"))
+    await make().lookup(make_interaction(external_contact_id="uwu", phone="+15550100199"))
 
     assert only_request(crm).url.raw_path == b"/api/customers/uwu"
 
@@ -176,7 +157,7 @@ async def test_lookup_keys_choose_and_order_the_keys(make: Any, crm: respx.Route
     """Configured lookup keys are tried in their order, e.g. phone before customer id."""
     source = make(lookup_keys=("phone", "customer_id"))
 
-    await source.lookup(interaction(customer_id="CUST-1", phone="+15550100199"))
+    await source.lookup(make_interaction(customer_id="CUST-1", phone="+15550100199"))
 
     assert only_request(crm).url.raw_path == b"/api/customers/%2B15550100199"
 
@@ -185,7 +166,7 @@ async def test_no_usable_key_means_no_match_and_no_request(
     make: Any, respx_mock: respx.MockRouter
 ) -> None:
     """An event without any configured key is no match, and the CRM is not called."""
-    found = await make().lookup(interaction(phone="+15550100199", email="a@example.com"))
+    found = await make().lookup(make_interaction(phone="+15550100199", email="a@example.com"))
 
     assert found is None
     assert respx_mock.calls.call_count == 0
@@ -198,7 +179,7 @@ async def test_not_found_is_no_match(make: Any, crm: respx.Route) -> None:
     """A 404 means the CRM does not know the customer: no fields, no error."""
     crm.return_value = httpx.Response(404, json={"error": "customer not found"})
 
-    assert await make().lookup(interaction(customer_id="CUST-404")) is None
+    assert await make().lookup(make_interaction(customer_id="CUST-404")) is None
     assert crm.call_count == 1
 
 
@@ -210,7 +191,7 @@ async def test_transient_failures_are_retried_then_retryable(
     crm.return_value = httpx.Response(status, json={"error": "busy"}, headers={"Retry-After": "1"})
 
     with pytest.raises(SourceError, match=str(status)) as caught:
-        await make(retry_attempts=3).lookup(interaction(customer_id="CUST-1001"))
+        await make(retry_attempts=3).lookup(make_interaction(customer_id="CUST-1001"))
 
     assert caught.value.retryable is True
     assert crm.call_count == 3
@@ -222,7 +203,7 @@ async def test_transient_failure_then_success_returns_the_customer(
     """A 503 followed by a 200 is invisible to the pipeline: the customer is found."""
     crm.side_effect = [httpx.Response(503), httpx.Response(200, json=CUSTOMER)]
 
-    assert await make().lookup(interaction(customer_id="CUST-1001")) == CUSTOMER
+    assert await make().lookup(make_interaction(customer_id="CUST-1001")) == CUSTOMER
     assert crm.call_count == 2
 
 
@@ -230,7 +211,7 @@ async def test_dropped_connection_is_retried(make: Any, crm: respx.Route) -> Non
     """A refused connection is tried again before the lookup gives up."""
     crm.side_effect = [httpx.ConnectError("refused"), httpx.Response(200, json=CUSTOMER)]
 
-    assert await make().lookup(interaction(customer_id="CUST-1001")) == CUSTOMER
+    assert await make().lookup(make_interaction(customer_id="CUST-1001")) == CUSTOMER
     assert crm.call_count == 2
 
 
@@ -242,7 +223,7 @@ async def test_permanent_failures_are_not_retryable_and_hide_the_key(
     crm.return_value = httpx.Response(status, json={"error": f"bad key {API_KEY}"})
 
     with pytest.raises(SourceError, match=str(status)) as caught:
-        await make().lookup(interaction(customer_id="CUST-1001"))
+        await make().lookup(make_interaction(customer_id="CUST-1001"))
 
     error = caught.value
     assert error.retryable is False
@@ -269,7 +250,7 @@ async def test_success_without_a_json_object_is_an_error(
     crm.return_value = response
 
     with pytest.raises(SourceError, match="JSON object") as caught:
-        await make().lookup(interaction(customer_id="CUST-1001"))
+        await make().lookup(make_interaction(customer_id="CUST-1001"))
 
     assert caught.value.retryable is False
 
@@ -278,7 +259,7 @@ async def test_empty_object_is_returned_as_is(make: Any, crm: respx.Route) -> No
     """A 200 with ``{}`` returns no fields, which the core counts as no match."""
     crm.return_value = httpx.Response(200, json={})
 
-    assert await make().lookup(interaction(customer_id="CUST-1001")) == {}
+    assert await make().lookup(make_interaction(customer_id="CUST-1001")) == {}
 
 
 def test_a_misspelt_lookup_key_is_refused_at_start_up() -> None:

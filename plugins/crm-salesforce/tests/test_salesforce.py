@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -14,11 +12,10 @@ import pytest
 import respx
 from pydantic import ValidationError
 
-from genesys_enrich import Interaction, SourceError, Status
+from genesys_enrich import SourceError, Status
 from genesys_enrich.app import Enricher
-from genesys_enrich.extensions import PluginContext
-from genesys_enrich.models import WriteTarget
-from genesys_enrich.testing import customer_start_event, settings_for
+from genesys_enrich.testing import customer_start_event, make_interaction, settings_for
+from genesys_enrich.testing.pytest_plugin import SourceBuilder
 from genesys_enrich_crm_salesforce import SalesforceConfig, SalesforceSource, soql_string
 
 Make = Callable[..., SalesforceSource]
@@ -65,25 +62,9 @@ def token(value: str = "00D5g-token-1") -> httpx.Response:
 
 
 @pytest.fixture
-async def make_source() -> AsyncIterator[Make]:
+def make_source(build_source: SourceBuilder) -> Make:
     """Builds Salesforce sources from settings as the core does, over one shared HTTP client."""
-    async with httpx.AsyncClient() as http:
-        context = PluginContext(http=http, logger=logging.getLogger("test"))
-
-        def make(**settings: Any) -> SalesforceSource:
-            config = SalesforceConfig.model_validate(SETTINGS | settings)
-            return SalesforceSource(config, context)
-
-        yield make
-
-
-def interaction(**keys: str) -> Interaction:
-    return Interaction(
-        event_id=str(uuid.uuid4()),
-        interaction_id=str(uuid.uuid4()),
-        target=WriteTarget.PARTICIPANT_ATTRIBUTES,
-        **keys,
-    )
+    return lambda **settings: build_source(SalesforceSource, **(SETTINGS | settings))
 
 
 def soql(request: httpx.Request) -> str:
@@ -97,7 +78,7 @@ async def test_signs_in_then_queries_the_contact_by_email(make_source: Make) -> 
     query = respx.get(QUERY_URL).respond(200, json=ADA)
     source = make_source(fields=["Id", "Name", "Email", "Phone", "Account.Name"])
 
-    fields = await source.lookup(interaction(email="ada@example.com", phone="+15550100199"))
+    fields = await source.lookup(make_interaction(email="ada@example.com", phone="+15550100199"))
 
     assert fields == {
         "Id": "0035g00000XyZabAAB",
@@ -133,7 +114,7 @@ async def test_object_match_field_and_api_version_come_from_settings(make_source
         lookup_keys=["customer_id"],
     )
 
-    assert await source.lookup(interaction(customer_id="CUST-1001")) is None
+    assert await source.lookup(make_interaction(customer_id="CUST-1001")) is None
 
     assert soql(query.calls.last.request) == (
         "SELECT Id, Name FROM Account WHERE Customer_Id__c = 'CUST-1001' LIMIT 1"
@@ -158,7 +139,7 @@ async def test_hostile_values_stay_inside_the_string_literal(
     respx.post(TOKEN_URL).mock(return_value=token())
     query = respx.get(QUERY_URL).respond(200, json=NO_RECORDS)
 
-    await make_source().lookup(interaction(email=value))
+    await make_source().lookup(make_interaction(email=value))
 
     assert soql_string(value) == literal
     assert soql(query.calls.last.request).endswith(f"WHERE Email = {literal} LIMIT 1")
@@ -172,7 +153,7 @@ async def test_the_token_is_reused_across_lookups(make_source: Make) -> None:
     source = make_source()
 
     for _ in range(3):
-        await source.lookup(interaction(email="ada@example.com"))
+        await source.lookup(make_interaction(email="ada@example.com"))
 
     assert sign_in.call_count == 1
     assert source.token_requests == 1
@@ -187,7 +168,7 @@ async def test_an_expired_session_signs_in_again_and_retries(make_source: Make) 
         side_effect=[httpx.Response(401, json=expired), httpx.Response(200, json=ADA)]
     )
 
-    fields = await make_source().lookup(interaction(email="ada@example.com"))
+    fields = await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert fields is not None
     assert sign_in.call_count == 2
@@ -206,7 +187,7 @@ async def test_a_401_after_renewal_fails_for_good_without_secrets(make_source: M
     )
 
     with pytest.raises(SourceError) as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
     assert query.call_count == 2
@@ -223,7 +204,7 @@ async def test_a_403_is_not_retried(make_source: Make) -> None:
     )
 
     with pytest.raises(SourceError, match="HTTP 403") as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
     assert query.call_count == 1
@@ -238,7 +219,7 @@ async def test_refused_client_credentials_say_what_to_check(make_source: Make) -
     query = respx.get(QUERY_URL)
 
     with pytest.raises(SourceError) as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
     assert str(raised.value) == (
@@ -254,7 +235,7 @@ async def test_a_sign_in_outage_is_retryable(make_source: Make) -> None:
     respx.post(TOKEN_URL).respond(503)
 
     with pytest.raises(SourceError, match="sign-in answered HTTP 503") as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is True
 
@@ -272,7 +253,7 @@ async def test_a_429_is_retried_after_retry_after(make_source: Make) -> None:
         ]
     )
 
-    assert await make_source().lookup(interaction(email="ada@example.com")) is not None
+    assert await make_source().lookup(make_interaction(email="ada@example.com")) is not None
     assert query.call_count == 2
 
 
@@ -283,7 +264,7 @@ async def test_a_5xx_is_retried_then_retryable(make_source: Make) -> None:
     query = respx.get(QUERY_URL).respond(503)
 
     with pytest.raises(SourceError, match="salesforce answered HTTP 503") as raised:
-        await make_source().lookup(interaction(email="ada@example.com"))
+        await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is True
     assert query.call_count > 1
@@ -305,7 +286,7 @@ async def test_a_rejected_query_reports_salesforces_reason(make_source: Make) ->
 
     with pytest.raises(SourceError) as raised:
         await make_source(match_fields={"email": "Emial"}, lookup_keys=["email"]).lookup(
-            interaction(email="ada@example.com")
+            make_interaction(email="ada@example.com")
         )
 
     assert raised.value.retryable is False

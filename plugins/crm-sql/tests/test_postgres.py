@@ -11,20 +11,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from genesys_enrich import Interaction, SourceError
-from genesys_enrich.models import WriteTarget
+from genesys_enrich import SourceError
+from genesys_enrich.testing import make_interaction
 from genesys_enrich_crm_sql import SqlCustomerSource
 
 Make = Callable[..., SqlCustomerSource]
-
-
-def interaction(**keys: str) -> Interaction:
-    return Interaction(
-        event_id=str(uuid.uuid4()),
-        interaction_id=str(uuid.uuid4()),
-        target=WriteTarget.PARTICIPANT_ATTRIBUTES,
-        **keys,
-    )
 
 
 @pytest.fixture
@@ -82,7 +73,7 @@ def test_finds_a_customer_by_email_with_postgres_types(make_source: Make, databa
         },
     )
 
-    fields = source.lookup(interaction(email="ada@example.com"))
+    fields = source.lookup(make_interaction(email="ada@example.com"))
 
     assert fields == {
         "id": "4f2b8c1e-0d3a-4e5f-9a6b-7c8d9e0f1a2b",
@@ -101,8 +92,8 @@ def test_hostile_values_are_bound(make_source: Make, database: sa.URL) -> None:
     )
 
     for hostile in ("' OR '1'='1", "x'; DROP TABLE customers; --", "$$ OR true $$"):
-        assert source.lookup(interaction(phone=hostile)) is None
-    assert source.lookup(interaction(phone="+15550100199")) is not None
+        assert source.lookup(make_interaction(phone=hostile)) is None
+    assert source.lookup(make_interaction(phone="+15550100199")) is not None
 
 
 def test_a_missing_column_is_not_retryable(make_source: Make, database: sa.URL) -> None:
@@ -113,7 +104,7 @@ def test_a_missing_column_is_not_retryable(make_source: Make, database: sa.URL) 
     )
 
     with pytest.raises(SourceError) as raised:
-        source.lookup(interaction(phone="+15550100199"))
+        source.lookup(make_interaction(phone="+15550100199"))
 
     assert raised.value.retryable is False
     assert 'column "loyalty" does not exist' in str(raised.value)
@@ -133,7 +124,10 @@ async def test_concurrent_lookups_share_a_bounded_pool(make_source: Make, databa
     )
 
     results = await asyncio.gather(
-        *(asyncio.to_thread(source.lookup, interaction(phone="+15550100199")) for _ in range(20))
+        *(
+            asyncio.to_thread(source.lookup, make_interaction(phone="+15550100199"))
+            for _ in range(20)
+        )
     )
 
     assert all(fields and fields["account"] == "ACCT-1" for fields in results)
@@ -155,7 +149,7 @@ def test_a_dropped_connection_costs_no_failed_lookup(make_source: Make, database
         queries={"phone": "SELECT account FROM customers WHERE phone = :phone"},
         pool_size=1,
     )
-    assert source.lookup(interaction(phone="+15550100199")) == {"account": "ACCT-1"}
+    assert source.lookup(make_interaction(phone="+15550100199")) == {"account": "ACCT-1"}
 
     with sa.create_engine(database, poolclass=sa.NullPool).connect() as admin:
         dropped = admin.execute(
@@ -167,4 +161,4 @@ def test_a_dropped_connection_costs_no_failed_lookup(make_source: Make, database
         ).scalar_one()
     assert dropped == 1
 
-    assert source.lookup(interaction(phone="+15550100199")) == {"account": "ACCT-1"}
+    assert source.lookup(make_interaction(phone="+15550100199")) == {"account": "ACCT-1"}

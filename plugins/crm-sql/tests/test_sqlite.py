@@ -5,36 +5,25 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from genesys_enrich import ConfigError, Interaction, SourceError, Status
+from genesys_enrich import ConfigError, SourceError, Status
 from genesys_enrich.app import Enricher
 from genesys_enrich.hosts.demo import run_demo
-from genesys_enrich.models import WriteTarget
-from genesys_enrich.testing import FakeGenesys, customer_start_event, settings_for
+from genesys_enrich.testing import FakeGenesys, customer_start_event, make_interaction, settings_for
 from genesys_enrich_crm_sql import SqlCustomerSource
 
 Make = Callable[..., SqlCustomerSource]
-
-
-def interaction(**keys: str) -> Interaction:
-    return Interaction(
-        event_id=str(uuid.uuid4()),
-        interaction_id=str(uuid.uuid4()),
-        target=WriteTarget.PARTICIPANT_ATTRIBUTES,
-        **keys,
-    )
 
 
 def test_finds_a_customer_by_phone_and_maps_the_row(make_source: Make, sqlite_url: str) -> None:
     """A caller's number finds their row; its non-NULL columns become JSON-ready fields."""
     source = make_source(url=sqlite_url)
 
-    fields = source.lookup(interaction(phone="+15550100199"))
+    fields = source.lookup(make_interaction(phone="+15550100199"))
 
     assert fields == {
         "customer_id": "CUST-1001",
@@ -60,7 +49,9 @@ def test_tries_each_key_in_order_until_a_row_matches(make_source: Make, sqlite_u
         },
     )
 
-    fields = source.lookup(interaction(external_contact_id="ec-9999", email="o'brien@example.com"))
+    fields = source.lookup(
+        make_interaction(external_contact_id="ec-9999", email="o'brien@example.com")
+    )
 
     assert fields == {"crmAccountId": "ACCT-2", "loyaltyTier": "Silver"}
 
@@ -69,7 +60,7 @@ def test_no_row_is_no_match(make_source: Make, sqlite_url: str) -> None:
     """A customer no query finds is "no match", not an error."""
     source = make_source(url=sqlite_url)
 
-    assert source.lookup(interaction(phone="+15550000000", email="nobody@example.com")) is None
+    assert source.lookup(make_interaction(phone="+15550000000", email="nobody@example.com")) is None
 
 
 def test_an_event_without_a_configured_key_runs_no_query(make_source: Make, tmp_path: Path) -> None:
@@ -79,7 +70,7 @@ def test_an_event_without_a_configured_key_runs_no_query(make_source: Make, tmp_
         queries={"email": "SELECT * FROM customers WHERE email = :email"},
     )
 
-    assert source.lookup(interaction(phone="+15550100199")) is None
+    assert source.lookup(make_interaction(phone="+15550100199")) is None
 
 
 @pytest.mark.parametrize(
@@ -96,7 +87,7 @@ def test_values_are_bound_not_spliced(make_source: Make, sqlite_url: str, hostil
     """A key crafted as SQL matches nothing and changes nothing: it is bound as a value."""
     source = make_source(url=sqlite_url)
 
-    assert source.lookup(interaction(phone=hostile, email=hostile)) is None
+    assert source.lookup(make_interaction(phone=hostile, email=hostile)) is None
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
         assert db.execute("SELECT count(*) FROM customers").fetchone() == (2,)
 
@@ -111,7 +102,7 @@ def test_a_bad_column_is_a_permanent_failure_naming_the_query(
     )
 
     with pytest.raises(SourceError) as raised:
-        source.lookup(interaction(phone="+15550100199"))
+        source.lookup(make_interaction(phone="+15550100199"))
 
     assert raised.value.retryable is False
     assert "no such column: no_such_column" in str(raised.value)
@@ -126,7 +117,7 @@ def test_an_unreachable_database_is_a_retryable_failure(make_source: Make) -> No
     )
 
     with pytest.raises(SourceError) as raised:
-        source.lookup(interaction(phone="+15550100199"))
+        source.lookup(make_interaction(phone="+15550100199"))
 
     assert raised.value.retryable is True
     assert "could not connect to postgresql+psycopg://enrich:***@127.0.0.1:1/crm" in str(
@@ -141,7 +132,7 @@ def test_a_missing_sqlite_file_is_reported_not_created(make_source: Make, tmp_pa
     source = make_source(url=f"sqlite:///{missing}")
 
     with pytest.raises(SourceError, match="unable to open database file") as raised:
-        source.lookup(interaction(phone="+15550100199"))
+        source.lookup(make_interaction(phone="+15550100199"))
 
     assert raised.value.retryable is True
     assert f"could not connect to sqlite:///{missing}" in str(raised.value)
@@ -156,7 +147,7 @@ def test_a_column_that_is_not_json_fails_with_advice(make_source: Make, sqlite_u
     )
 
     with pytest.raises(SourceError, match=r"'photo' holds a bytes.*convert it to text"):
-        source.lookup(interaction(phone="+15550100199"))
+        source.lookup(make_interaction(phone="+15550100199"))
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ genesys-enrich also installs the pytest fixtures of :mod:`genesys_enrich.testing
 """
 
 from ._server import LoopbackServer, Request, Response
-from .events import customer_start_event, make_event, sample, seed_event
+from .events import customer_start_event, make_event, make_interaction, sample, seed_event
 from .fake_crm import DEMO_CUSTOMERS, FakeCrm
 from .fake_genesys import FakeGenesys, Write
 from .kit import (
@@ -37,6 +37,7 @@ __all__ = [
     "assert_skipped",
     "customer_start_event",
     "make_event",
+    "make_interaction",
     "run_pipeline",
     "sample",
     "seed_event",

@@ -8,6 +8,7 @@ from importlib.resources import files
 from typing import Any
 
 from genesys_enrich.events import CUSTOMER_START, PARTNER_SOURCE_PREFIX, SEED_SOURCE
+from genesys_enrich.models import Interaction, WriteTarget
 
 SAMPLE_NAMES = ("seed-interaction", "customer-start-chat", "audit-user-presence")
 
@@ -144,4 +145,16 @@ def make_event(
         external_contact_id=external_contact_id,
         ani=f"tel:{phone}" if phone else None,
         email=email,
+    )
+
+
+def make_interaction(**keys: str) -> Interaction:
+    """An interaction carrying the given customer keys (``customer_id``, ``external_contact_id``,
+    ``phone``, ``email``), for calling a source's ``lookup`` directly."""
+    return Interaction(
+        event_id=str(uuid.uuid4()),
+        interaction_id=str(uuid.uuid4()),
+        participant_id=str(uuid.uuid4()),
+        target=WriteTarget.PARTICIPANT_ATTRIBUTES,
+        **keys,  # type: ignore[arg-type]
     )

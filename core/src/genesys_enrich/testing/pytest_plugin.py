@@ -10,6 +10,7 @@ Registered through the ``pytest11`` entry point, so a plugin's test suite needs 
         assert_enriched(outcome, {"loyaltyTier": "Gold"}, source="loyalty")
 
 Fixtures: ``run_pipeline`` (dry run, or ``write=True`` to write to ``fake_genesys``),
+``build_source`` (a source built as the core builds it, to call ``lookup`` directly),
 ``make_event``, ``fake_genesys``, ``fake_crm`` and ``no_retry_waits``. Every fixture that runs
 the pipeline turns on stamina's testing mode, so retries happen without waiting. The fakes are
 real servers on 127.0.0.1: in a test that also mocks HTTP with respx, let them through with
@@ -19,12 +20,15 @@ real servers on 127.0.0.1: in a test that also mocks HTTP with respx, let them t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from typing import Any
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
+import httpx
 import pytest
 import stamina
 
+from genesys_enrich.extensions import CrmSource, PluginContext
 from genesys_enrich.models import Outcome
 
 from .events import make_event as _make_event
@@ -97,3 +101,23 @@ def make_event() -> Callable[..., dict[str, Any]]:
 def run_pipeline(request: pytest.FixtureRequest, no_retry_waits: None) -> PipelineRunner:
     """Runs one event through the real pipeline with only the plugins you pass."""
     return PipelineRunner(request)
+
+
+_Source = TypeVar("_Source", bound=CrmSource)
+
+
+class SourceBuilder(Protocol):
+    def __call__(self, cls: type[_Source], /, **settings: Any) -> _Source: ...
+
+
+@pytest.fixture
+async def build_source() -> AsyncIterator[SourceBuilder]:
+    """``build_source(MySource, base_url=...)``: the source built as the core builds it, its
+    settings validated by its ``Config``, over one shared HTTP client closed after the test."""
+    async with httpx.AsyncClient() as http:
+        context = PluginContext(http=http, logger=logging.getLogger("genesys_enrich.test"))
+
+        def build(cls: type[_Source], /, **settings: Any) -> _Source:
+            return cls(cls.Config.model_validate(settings), context)
+
+        yield build
