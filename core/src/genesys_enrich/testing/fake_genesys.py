@@ -4,6 +4,7 @@ request, hangs, expiring and revoked tokens, ended conversations and missing per
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import email.utils
@@ -34,6 +35,23 @@ class Write:
     interaction_id: str
     participant_id: str | None
     values: dict[str, Any]
+
+
+class ScaledClock:
+    """Time that runs ``factor`` times faster than the wall: give :meth:`now` to a
+    :class:`FakeGenesys` and the clock itself to the client's rate limiter
+    (``Enricher.start(..., clock=...)``), and a minute of rate-limited traffic takes
+    ``60 / factor`` seconds while both sides agree on what a minute is."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return self._origin + (time.monotonic() - self._origin) * self.factor
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.factor)
 
 
 HANG = Response(504, {"message": "the fake hung until it was closed", "code": "request.timeout"})
