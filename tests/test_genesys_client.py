@@ -442,12 +442,22 @@ async def test_a_429_pauses_every_caller_for_its_retry_after(
     assert sum(fake_time.slept) == pytest.approx(7, abs=0.05)
 
 
+class Records(logging.Handler):
+    """Keeps every record of the loggers it is attached to."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def test_each_retry_is_logged_once_with_attempt_wait_status_and_correlation_id(
-    http: httpx.AsyncClient, mock: respx.MockRouter, caplog: pytest.LogCaptureFixture
+    http: httpx.AsyncClient, mock: respx.MockRouter
 ) -> None:
     """Two retries make two log lines naming the attempt, the wait, the status and the id."""
     install_retry_logging()
-    logging.getLogger("genesys_enrich").propagate = True
     mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
     mock.patch(WRITE_URL).mock(
         side_effect=[
@@ -456,11 +466,16 @@ async def test_each_retry_is_logged_once_with_attempt_wait_status_and_correlatio
             httpx.Response(202),
         ]
     )
-    with caplog.at_level(logging.DEBUG):
+    kept = Records()
+    loggers = [logging.getLogger(name) for name in ("genesys_enrich.retry", "stamina")]
+    for logger in loggers:
+        logger.addHandler(kept)
+    try:
         await write(build(http))
-    retries = [r for r in caplog.records if r.name in ("genesys_enrich.retry", "stamina")]
-    assert [r.name for r in retries] == ["genesys_enrich.retry"] * 2
-    first, second = retries
+    finally:
+        for logger in loggers:
+            logger.removeHandler(kept)
+    first, second = kept.records  # one line per retry, none from stamina's default hook
     assert (first.attempt, first.status, first.correlation_id) == (1, 503, "corr-503")
     assert (second.attempt, second.status, second.correlation_id) == (2, 429, "corr-429")
     assert isinstance(second.wait_seconds, float)
