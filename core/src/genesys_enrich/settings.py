@@ -122,8 +122,9 @@ class Settings(BaseSettings):
 
     genesys: GenesysSettings = GenesysSettings()
     pipeline: PipelineSettings = PipelineSettings()
-    plugins: dict[str, dict[str, Any]] = {}
-    """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model."""
+    plugins: dict[str, dict[str, Any]] = Field(default={}, repr=False)
+    """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model.
+    Left out of the repr: until validated, a plugin's API key is a plain string here."""
 
     @classmethod
     def settings_customise_sources(
