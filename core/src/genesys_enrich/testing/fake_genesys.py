@@ -128,6 +128,8 @@ class FakeGenesys(LoopbackServer):
         """Every access token handed out, so tests can check none leaks."""
         self.statuses: collections.Counter[int] = collections.Counter()
         """How many responses of each status it sent."""
+        self.answered: list[tuple[float, int]] = []
+        """When each request arrived (on ``clock``) and the status it was answered with."""
         self.writes: list[Write] = []
         self.contexts: dict[str, dict[str, Any]] = {}
         self.attributes: dict[tuple[str, str], dict[str, str]] = {}
@@ -166,9 +168,11 @@ class FakeGenesys(LoopbackServer):
         super().close()
 
     def handle(self, request: Request) -> Response:
+        arrived = self._clock()
         response = self._answer(request)
         with self._state:
             self.statuses[response.status] += 1
+            self.answered.append((arrived, response.status))
         return response
 
     def _answer(self, request: Request) -> Response:
