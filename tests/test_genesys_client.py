@@ -518,3 +518,13 @@ def test_reprs_name_no_secret(http: httpx.AsyncClient) -> None:
     client = build(http)
     for shown in (repr(client), repr(client.tokens), repr(client.transport)):
         assert SECRET not in shown
+
+
+def test_a_client_used_on_a_second_event_loop_says_why_it_cannot(mock: respx.MockRouter) -> None:
+    """Reusing the client across asyncio.run calls fails with advice, not 'Event loop is closed'."""
+    mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
+    mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
+    client = build(httpx.AsyncClient())
+    asyncio.run(write(client))
+    with pytest.raises(RuntimeError, match=r"one asyncio\.Runner for the whole process"):
+        asyncio.run(write(client))

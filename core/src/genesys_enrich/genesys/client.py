@@ -107,6 +107,7 @@ class GenesysClient:
         self.timeout = timeout
         self._client_id = client_id
         self._clock = clock
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"GenesysClient(api_url={self._api_url!r}, transport={self.transport!r})"
@@ -132,6 +133,7 @@ class GenesysClient:
                 answer (404: the interaction ended), ``retryable`` whether trying the event again
                 later may help; the message carries Genesys' code, message and correlation id.
         """
+        self._check_loop()
         request = write_request(interaction, fields)
         if problem := self.limits.problem(request):
             msg = f"not written to Genesys Cloud: {problem}"
@@ -153,6 +155,19 @@ class GenesysClient:
             # changed. Keep the event for a retry rather than lose it.
             error.retryable = True
         raise error
+
+    def _check_loop(self) -> None:
+        """Refuse a second event loop: the pooled connections and locks belong to the first."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            msg = (
+                "this GenesysClient was built on another event loop, which owns its HTTP "
+                "connections; build one Enricher per event loop (in AWS Lambda, keep one "
+                "asyncio.Runner for the whole process rather than asyncio.run per invocation)"
+            )
+            raise RuntimeError(msg)
 
     async def _send(self, request: WriteRequest, doing: str, deadline: float) -> httpx.Response:
         token = await self.tokens.token(deadline=deadline)
