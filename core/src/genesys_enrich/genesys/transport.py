@@ -103,10 +103,10 @@ class Transport:
         try:
             async for attempt in retrying:
                 with attempt:
+                    await self.limiter.acquire()
                     left = None if deadline is None else deadline - self._clock()
                     if left is not None and left <= 0:
                         raise _OutOfTime
-                    await self.limiter.acquire()
                     response = await self.http.request(
                         method, url, timeout=self.timeouts.within(left), **kwargs
                     )
