@@ -14,7 +14,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +110,7 @@ class RetryPolicy:
         attempts: int,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-    ) -> tuple[Any, DeadlineHook]:
+    ) -> tuple[AsyncIterable[stamina.Attempt], DeadlineHook]:
         """A stamina retry context for one call, and the hook that tells why it stopped.
 
         Args:
@@ -118,7 +118,7 @@ class RetryPolicy:
             deadline: a ``clock()`` instant; a retry whose wait would end past it is not made, so
                 no sleep ever outlasts the caller's time.
         """
-        hook = DeadlineHook(self, deadline, clock)
+        hook = DeadlineHook(self, deadline, clock, attempts=attempts)
         context = stamina.retry_context(
             on=hook,
             attempts=attempts,
@@ -135,11 +135,17 @@ class DeadlineHook:
     the deadline. :attr:`out_of_time` then says how long the wait was and how much time was left."""
 
     def __init__(
-        self, policy: RetryPolicy, deadline: float | None, clock: Callable[[], float]
+        self,
+        policy: RetryPolicy,
+        deadline: float | None,
+        clock: Callable[[], float],
+        *,
+        attempts: int | None = None,
     ) -> None:
         self._policy = policy
         self._deadline = deadline
         self._clock = clock
+        self._attempts = attempts
         self.failures = 0
         """Attempts that failed so far."""
         self.out_of_time: str | None = None
@@ -147,8 +153,9 @@ class DeadlineHook:
     def __call__(self, error: Exception) -> bool | float:
         self.failures += 1
         decision = self._policy.backoff_hook(error)
-        if decision is False or self._deadline is None:
-            return decision
+        last = self._attempts is not None and self.failures >= self._attempts
+        if decision is False or self._deadline is None or last:
+            return decision  # on the last attempt stamina stops anyway: no deadline to blame
         wait = self._policy.longest_backoff(self.failures) if decision is True else decision
         left = self._deadline - self._clock()
         if wait >= left:
