@@ -6,7 +6,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -76,8 +76,16 @@ async def run(settings: Settings, events: list[Any], **kwargs: Any) -> tuple[lis
     return outcomes, "\n".join(shown)
 
 
-def soon(seconds: float = 0.5) -> float:
-    return time.monotonic() + seconds
+def in_half_a_second() -> float:
+    return time.monotonic() + 0.5
+
+
+def already_passed() -> float:
+    return time.monotonic() - 1
+
+
+def no_deadline() -> None:
+    return None
 
 
 async def test_no_failure_mode_leaks_a_secret_token_or_key(
@@ -87,7 +95,7 @@ async def test_no_failure_mode_leaks_a_secret_token_or_key(
     secret, the Basic header, every issued token and the CRM key appear nowhere."""
     seen: list[str] = []
     crm = FakeCrm(api_key=CRM_KEY).start()
-    fast = ScaledClock(1000)
+    fast = ScaledClock(1000)  # Retry-After pauses pass a thousand times faster
     try:
         # Wrong secret: the fake expects another one.
         with FakeGenesys(client_secret="rotated-elsewhere") as genesys:
@@ -96,53 +104,59 @@ async def test_no_failure_mode_leaks_a_secret_token_or_key(
             )
             outcomes, shown = await run(settings, [(seed_event(), None)])
             seen += [shown, *(json.dumps(o.to_json()) for o in outcomes)]
+        assert "GENESYS_CLIENT_SECRET" in outcomes[0].reason
 
-        issued: list[str] = []
         ended = seed_event()["detail"]["interactionId"]
         forbidden = seed_event()["detail"]["interactionId"]
         with FakeGenesys(
             client_secret=CLIENT_SECRET, missing={ended}, forbidden={forbidden}, clock=fast.now
         ) as genesys:
-            settings = with_genesys(
-                settings_for(genesys, crm), read_timeout_seconds=0.1, max_attribute_chars=5
-            )
-            genesys.fail_next(503, on="token", times=2)
-            genesys.fail_next(429, on="api", retry_after="1")
-            events: list[tuple[Any, float | None]] = [(seed_event(), None)]  # token 503s, 429
-            outcomes, shown = await run(settings, events, clock=fast)
-            seen += [shown, *(json.dumps(o.to_json()) for o in outcomes)]
-
             settings = with_genesys(settings_for(genesys, crm), read_timeout_seconds=0.1)
             async with await Enricher.start(settings, clock=fast) as enricher:
-                scripted = [
-                    (lambda: genesys.fail_next(HANG, on="api"), None),
-                    (lambda: genesys.fail_next(503, on="api", times=5), None),
-                    (lambda: genesys.fail_next(401, on="api", times=2), None),
-                    (genesys.revoke_tokens, None),
-                    (lambda: genesys.fail_next(400, on="api"), None),
-                    (lambda: genesys.fail_next(409, on="api"), None),
-                    (lambda: genesys.fail_next(413, on="api"), None),
-                    (lambda: genesys.fail_next(429, on="api", retry_after="30", times=3), soon()),
-                    (lambda: None, time.monotonic() - 1),  # no time at all
+                # (fault to inject, deadline, words the outcome's reason must hold)
+                scenarios: list[tuple[Callable[[], object], Callable[[], Any], str]] = [
+                    (lambda: genesys.fail_next(503, on="token", times=2), no_deadline, "wrote"),
+                    (
+                        lambda: genesys.fail_next(429, on="api", retry_after="1"),
+                        no_deadline,
+                        "wrote",
+                    ),
+                    (lambda: genesys.fail_next(HANG, on="api"), no_deadline, "wrote"),
+                    (lambda: genesys.fail_next(503, on="api", times=5), no_deadline, "503"),
+                    (lambda: genesys.fail_next(401, on="api", times=2), no_deadline, "401"),
+                    (genesys.revoke_tokens, no_deadline, "wrote"),
+                    (lambda: genesys.fail_next(400, on="api"), no_deadline, "400"),
+                    (lambda: genesys.fail_next(409, on="api"), no_deadline, "409"),
+                    (lambda: genesys.fail_next(413, on="api"), no_deadline, "413"),
+                    (
+                        lambda: genesys.fail_next(429, on="api", retry_after="30"),
+                        in_half_a_second,
+                        "Retry-After",
+                    ),
+                    (lambda: None, already_passed, "deadline"),
                 ]
-                for fault, deadline in scripted:
-                    fault()
-                    outcome = await enricher.process(seed_event(), deadline=deadline)
+                for inject, deadline, expected in scenarios:
+                    inject()
+                    outcome = await enricher.process(seed_event(), deadline=deadline())
+                    assert expected in outcome.reason
                     seen.append(json.dumps(outcome.to_json()))
                     log_outcome(outcome)
-                for interaction_id in (ended, forbidden):
+                for interaction_id, expected in ((ended, "ended"), (forbidden, "permission")):
                     outcome = await enricher.process(seed_event(interaction_id=interaction_id))
+                    assert expected in outcome.reason
                     seen.append(json.dumps(outcome.to_json()))
                     log_outcome(outcome)
             limited = with_genesys(settings_for(genesys, crm), max_attribute_chars=3)
             outcomes, shown = await run(limited, [(seed_event(), None)])
+            assert "max_attribute_chars" in outcomes[0].reason
             seen += [shown, *(json.dumps(o.to_json()) for o in outcomes)]
-            issued += genesys.issued_tokens
+            issued = list(genesys.issued_tokens)
 
         # Genesys unreachable: its port is closed.
         with FakeGenesys(client_secret=CLIENT_SECRET) as genesys:
             settings = settings_for(genesys, crm)
         outcomes, shown = await run(settings, [(seed_event(), None)])
+        assert "ConnectError" in outcomes[0].reason
         seen += [shown, *(json.dumps(o.to_json()) for o in outcomes)]
     finally:
         crm.close()
