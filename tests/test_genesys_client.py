@@ -528,3 +528,33 @@ def test_a_client_used_on_a_second_event_loop_says_why_it_cannot(mock: respx.Moc
     asyncio.run(write(client))
     with pytest.raises(RuntimeError, match=r"one asyncio\.Runner for the whole process"):
         asyncio.run(write(client))
+
+
+async def test_a_token_request_cut_short_by_one_callers_deadline_does_not_fail_the_others(
+    http: httpx.AsyncClient, mock: respx.MockRouter
+) -> None:
+    """The caller whose deadline ends mid-fetch fails alone; those waiting fetch for themselves
+    rather than inherit an older failure."""
+    calls = 0
+
+    async def refused_then_slow_then_fine(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return httpx.Response(400, json={"error": "invalid_client"})
+        if calls == 2:
+            await asyncio.sleep(1)  # outlasts the hurried caller's deadline
+        return token_response()
+
+    mock.post(f"{LOGIN}/oauth/token").mock(side_effect=refused_then_slow_then_fine)
+    mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
+    client = build(http)
+    with pytest.raises(GenesysError, match="GENESYS_CLIENT_SECRET"):
+        await write(client)  # an earlier failure, since fixed
+    hurried = asyncio.ensure_future(write(client, deadline=time.monotonic() + 0.05))
+    await asyncio.sleep(0.01)  # the hurried caller holds the fetch
+    patient = asyncio.ensure_future(write(client))
+    with pytest.raises(GenesysError, match="no time left"):
+        await hurried
+    await patient
+    assert calls == 3

@@ -90,9 +90,9 @@ class TokenProvider:
             if self._fetches_ended != seen and self._last_failure is not None:
                 # A fetch failed while this caller waited: share its answer instead of asking again.
                 raise _copy(self._last_failure)
+            self._last_failure = None  # a fetch cut short by its caller's deadline shares nothing
             try:
                 token = self._token = await self._fetch(deadline)
-                self._last_failure = None
             except GenesysError as failure:
                 self._last_failure = failure
                 raise
