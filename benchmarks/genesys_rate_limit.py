@@ -2,7 +2,7 @@
 side by side: with the client's rate limiter pacing at Genesys' limit, and with pacing off (the
 limiter then only pauses everyone for a 429's Retry-After).
 
-    python3 -m uv run python benchmarks/genesys_rate_limit.py                  # real time, ~3 min
+    python3 -m uv run python benchmarks/genesys_rate_limit.py                  # real time, ~2.5 min
     python3 -m uv run python benchmarks/genesys_rate_limit.py --time-scale 20  # 20x faster
 
 At ``--time-scale 1`` everything runs in real time: the fake's minute, the limiter's pacing and
