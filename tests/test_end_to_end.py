@@ -140,15 +140,13 @@ async def test_one_token_serves_many_concurrent_events(genesys: FakeGenesys, crm
 async def test_a_revoked_token_is_dropped_so_the_next_event_recovers(
     genesys: FakeGenesys, crm: FakeCrm
 ) -> None:
-    """After Genesys rejects the token with 401, the next event fetches a fresh one."""
+    """After Genesys rejects the token with 401, the write fetches a fresh one and goes through."""
     async with await Enricher.start(settings_for(genesys, crm)) as enricher:
         assert (await enricher.process(seed_event())).status is Status.ENRICHED
         genesys.revoke_tokens()
-        rejected = await enricher.process(seed_event())
         recovered = await enricher.process(seed_event())
-    assert rejected.status is Status.FAILED
-    assert "401" in rejected.reason
     assert recovered.status is Status.ENRICHED
+    assert genesys.statuses[401] == 1
     assert len(genesys.token_requests) == 2
 
 

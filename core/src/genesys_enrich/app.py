@@ -18,10 +18,13 @@ from pydantic import SecretStr
 from .errors import ConfigError
 from .extensions import ContextMapper, CrmSource, PluginContext
 from .genesys.auth import TokenProvider
-from .genesys.client import GenesysClient
+from .genesys.client import GenesysClient, WriteLimits
+from .genesys.ratelimit import Clock, RateLimiter
+from .genesys.transport import Timeouts, Transport
 from .models import Outcome
 from .pipeline import Pipeline
 from .plugins import PluginRegistry, discover
+from .retry import RetryPolicy, install_retry_logging
 from .settings import GenesysSettings, Settings
 
 logger = logging.getLogger("genesys_enrich")
@@ -63,6 +66,7 @@ class Enricher:
         plugins: Mapping[str, object] | None = None,
         entry_points: bool = True,
         http: httpx.AsyncClient | None = None,
+        clock: Clock | None = None,
     ) -> Self:
         """Load the enabled plugins, build the clients, and check the settings they need.
 
@@ -72,6 +76,7 @@ class Enricher:
             plugins: extra plugin objects by name, registered as if installed (for tests).
             entry_points: set ``False`` to use only ``plugins``, ignoring what is installed.
             http: an HTTP client to use instead of building one (its owner closes it).
+            clock: the Genesys rate limiter's clock; tests pass a faster one.
 
         Raises:
             ConfigError: a setting is missing or wrong.
@@ -82,8 +87,9 @@ class Enricher:
         registry = discover(
             settings.pipeline.enabled_plugins, extra=plugins, entry_points=entry_points
         )
+        install_retry_logging()
         client = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(genesys_settings.timeout_seconds),
+            timeout=_timeouts(genesys_settings).within(None),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             headers={"User-Agent": "genesys-enrich"},
         )
@@ -95,7 +101,7 @@ class Enricher:
             if http is None:
                 await client.aclose()
             raise
-        genesys = credentials and _genesys_client(client, genesys_settings, credentials)
+        genesys = credentials and _genesys_client(client, genesys_settings, credentials, clock)
         return cls(settings, client, registry, sources, mappers, genesys, owns_http=http is None)
 
     async def process(self, event: Any, *, deadline: float | None = None) -> Outcome:
@@ -142,15 +148,50 @@ def _credentials(settings: GenesysSettings) -> tuple[str, SecretStr]:
     return settings.client_id, settings.client_secret
 
 
+def _timeouts(settings: GenesysSettings) -> Timeouts:
+    return Timeouts(
+        connect=settings.connect_timeout_seconds,
+        read=settings.read_timeout_seconds,
+        pool=settings.pool_timeout_seconds,
+    )
+
+
 def _genesys_client(
-    http: httpx.AsyncClient, settings: GenesysSettings, credentials: tuple[str, SecretStr]
+    http: httpx.AsyncClient,
+    settings: GenesysSettings,
+    credentials: tuple[str, SecretStr],
+    clock: Clock | None,
 ) -> GenesysClient:
+    """The process's Genesys client: one rate limiter and one transport for tokens and writes."""
     client_id, client_secret = credentials
-    tokens = TokenProvider(
+    transport = Transport(
         http,
+        limiter=RateLimiter(settings.requests_per_minute, clock=clock),
+        policy=RetryPolicy(
+            max_retry_after=settings.max_retry_after_seconds,
+            default_retry_after=min(3.0, settings.max_retry_after_seconds),
+            wait_initial=settings.retry_wait_initial_seconds,
+            wait_max=settings.retry_wait_max_seconds,
+            wait_jitter=settings.retry_wait_initial_seconds / 2,
+        ),
+        attempts=settings.retry_attempts,
+        timeouts=_timeouts(settings),
+    )
+    tokens = TokenProvider(
+        transport,
         login_url=settings.login_base_url,
         client_id=client_id,
         client_secret=client_secret,
+        region=settings.environment,
         refresh_margin=settings.token_refresh_margin_seconds,
     )
-    return GenesysClient(http, api_url=settings.api_base_url, tokens=tokens)
+    return GenesysClient(
+        transport,
+        api_url=settings.api_base_url,
+        tokens=tokens,
+        limits=WriteLimits(
+            max_keys=settings.max_attributes, max_value_chars=settings.max_attribute_chars
+        ),
+        timeout=settings.timeout_seconds,
+        client_id=client_id,
+    )

@@ -1,21 +1,38 @@
-"""The retry policy every HTTP call shares: which failures to retry, and how long to wait.
+"""The retry policy every HTTP call shares: which failures to retry, how long to wait, and when
+there is no time left to try again.
 
-Retries themselves are stamina's (``stamina.retry_context(on=policy.backoff_hook, ...)``); this
-module only decides. 429 waits for ``Retry-After`` (seconds or an HTTP date), capped; 408, 502,
-503, 504 and transport errors (refused or reset connections, timeouts) back off exponentially with
-jitter; every other status is final.
+Retries themselves are stamina's: ``stamina.retry_context(on=policy.backoff_hook, ...)``, or
+``policy.retrying(attempts=..., deadline=...)`` for a call bound by a deadline. This module only
+decides. 429 waits for ``Retry-After`` (seconds or an HTTP date), capped; 408, 500, 502, 503, 504
+and transport errors (refused or reset connections, timeouts) back off exponentially with jitter;
+every other status is final. :func:`install_retry_logging` makes every scheduled retry one log line
+with the attempt, the wait, the status and Genesys' correlation id.
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import stamina
+from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+TRANSIENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
+    httpx.TimeoutException,  # connect, read, write and pool timeouts
+    httpx.NetworkError,  # refused, reset or closed connections
+    httpx.RemoteProtocolError,  # the server dropped a kept-alive connection mid-request
+    httpx.ProxyError,
+)
+"""Transport failures worth another attempt; the rest (a bad URL, an unsupported scheme) are not."""
+
+logger = logging.getLogger("genesys_enrich.retry")
 
 
 class RetryableResponse(Exception):
@@ -49,23 +66,153 @@ def retry_after_seconds(value: str | None, *, now: Callable[[], float] = time.ti
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When to retry an HTTP call and how long a 429 may make us wait.
+    """When to retry an HTTP call and how long to wait.
 
     Args:
         max_retry_after: the longest ``Retry-After`` honoured, in seconds; a longer one is capped.
         default_retry_after: the wait for a 429 without a usable ``Retry-After``.
+        wait_initial, wait_max, wait_jitter: stamina's exponential backoff for 5xx and transport
+            errors: ``min(wait_max, wait_initial * 2 ** (retry - 1) + random(0, wait_jitter))``.
     """
 
     max_retry_after: float = 10.0
     default_retry_after: float = 1.0
+    wait_initial: float = 0.1
+    wait_max: float = 5.0
+    wait_jitter: float = 0.1
 
     def backoff_hook(self, error: Exception) -> bool | float:
         """stamina's ``on=`` hook: ``False`` to give up, ``True`` to back off, seconds to wait."""
-        if isinstance(error, httpx.TransportError):
+        if isinstance(error, TRANSIENT_ERRORS):
             return True
         if not isinstance(error, RetryableResponse):
             return False
         if error.response.status_code != httpx.codes.TOO_MANY_REQUESTS:
             return True
-        wait = retry_after_seconds(error.response.headers.get("Retry-After"))
+        return self.retry_after(error.response)
+
+    def retry_after(self, response: httpx.Response) -> float:
+        """The capped wait a 429 asks for."""
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
         return min(self.max_retry_after, self.default_retry_after if wait is None else wait)
+
+    def longest_backoff(self, retry: int) -> float:
+        """The longest wait stamina's exponential backoff can pick before retry number ``retry``."""
+        try:
+            exponential = self.wait_initial * 2 ** (retry - 1)
+        except OverflowError:
+            return self.wait_max
+        return min(self.wait_max, exponential + self.wait_jitter)
+
+    def retrying(
+        self,
+        *,
+        attempts: int,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> tuple[AsyncIterable[stamina.Attempt], DeadlineHook]:
+        """A stamina retry context for one call, and the hook that tells why it stopped.
+
+        Args:
+            attempts: attempts in all.
+            deadline: a ``clock()`` instant; a retry whose wait would end past it is not made, so
+                no sleep ever outlasts the caller's time.
+        """
+        hook = DeadlineHook(self, deadline, clock, attempts=attempts)
+        context = stamina.retry_context(
+            on=hook,
+            attempts=attempts,
+            timeout=None,  # the deadline hook stops before a sleep, stamina's timeout only after
+            wait_initial=self.wait_initial,
+            wait_max=self.wait_max,
+            wait_jitter=self.wait_jitter,
+        )
+        return context, hook
+
+
+class DeadlineHook:
+    """stamina's ``on=`` hook for one call: the policy's answer, unless the wait would end past
+    the deadline. :attr:`out_of_time` then says how long the wait was and how much time was left."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        deadline: float | None,
+        clock: Callable[[], float],
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        self._policy = policy
+        self._deadline = deadline
+        self._clock = clock
+        self._attempts = attempts
+        self.failures = 0
+        """Attempts that failed so far."""
+        self.out_of_time: str | None = None
+
+    def __call__(self, error: Exception) -> bool | float:
+        self.failures += 1
+        decision = self._policy.backoff_hook(error)
+        last = self._attempts is not None and self.failures >= self._attempts
+        if decision is False or self._deadline is None or last:
+            return decision  # on the last attempt stamina stops anyway: no deadline to blame
+        wait = self._policy.longest_backoff(self.failures) if decision is True else decision
+        left = self._deadline - self._clock()
+        if wait >= left:
+            why = "Retry-After" if decision is not True else "backoff"
+            self.out_of_time = (
+                f"the next retry would wait {wait:.3g} s ({why}) with {max(left, 0):.3g} s left "
+                "before the deadline"
+            )
+            return False
+        return decision
+
+
+def log_retry(details: RetryDetails) -> None:
+    """stamina retry hook: one line per scheduled retry, with the attempt, the wait, the status
+    and the correlation id. Names the method, host and path; never headers, query strings or
+    bodies, so no credential can reach the log."""
+    error = details.caused_by
+    extra: dict[str, Any] = {
+        "attempt": details.retry_num,
+        "wait_seconds": round(details.wait_for, 3),
+    }
+    request: httpx.Request | None = None
+    if isinstance(error, RetryableResponse):
+        request = error.response.request
+        extra["status"] = error.response.status_code
+        extra["correlation_id"] = error.response.headers.get("ININ-Correlation-Id")
+        cause = f"HTTP {error.response.status_code}"
+    else:
+        cause = type(error).__name__
+        if isinstance(error, httpx.RequestError):
+            try:
+                request = error.request
+            except RuntimeError:
+                request = None
+    target = f"{request.method} {request.url.host}{request.url.path}" if request else "a request"
+    extra["request"] = target
+    correlation = extra.get("correlation_id")
+    logger.warning(
+        "retrying %s after %s (attempt %d failed, waiting %.2f s)%s",
+        target,
+        cause,
+        details.retry_num,
+        details.wait_for,
+        f" [correlation id {correlation}]" if correlation else "",
+        extra=extra,
+    )
+
+
+_STAMINA_LOGGERS = ("stamina.instrumentation._logging", "stamina.instrumentation._structlog")
+
+
+def install_retry_logging() -> None:
+    """Log retries with :func:`log_retry` instead of stamina's default line (which lacks the
+    status and correlation id); other hooks, such as Prometheus metrics, stay. Idempotent."""
+    hooks = [
+        hook
+        for hook in get_on_retry_hooks()
+        if getattr(hook, "__module__", None) not in _STAMINA_LOGGERS and hook is not log_retry
+    ]
+    set_on_retry_hooks([*hooks, log_retry])

@@ -56,7 +56,21 @@ class GenesysSettings(_Section):
     client_secret: SecretStr | None = None
     api_url: str | None = None
     login_url: str | None = None
-    timeout_seconds: float = Field(default=5.0, gt=0)
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    """A write in all (token, retries and waits included); a host's earlier deadline wins."""
+    connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    read_timeout_seconds: float = Field(default=5.0, gt=0)
+    pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    retry_attempts: int = Field(default=4, ge=1, le=20)
+    """Attempts in all for a 429, 408, 5xx or dropped connection."""
+    retry_wait_initial_seconds: float = Field(default=0.2, ge=0)
+    retry_wait_max_seconds: float = Field(default=5.0, ge=0)
+    max_retry_after_seconds: float = Field(default=30.0, ge=0)
+    """The longest ``Retry-After`` honoured; a longer one is capped."""
+    requests_per_minute: float = Field(default=300.0, gt=0)
+    """Genesys' limit for the OAuth client; every write and token request counts."""
+    max_attributes: int = Field(default=50, ge=1)
+    max_attribute_chars: int = Field(default=2000, ge=1)
     token_refresh_margin_seconds: float = Field(default=300.0, ge=0)
 
     @field_validator("environment")
@@ -111,7 +125,8 @@ class Settings(BaseSettings):
     genesys: GenesysSettings = GenesysSettings()
     pipeline: PipelineSettings = PipelineSettings()
     plugins: dict[str, dict[str, Any]] = {}
-    """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model."""
+    """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model.
+    Left out of the repr: until validated, a plugin's API key is a plain string here."""
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -1,4 +1,12 @@
-"""OAuth client credentials for Genesys Cloud, cached per process."""
+"""OAuth client credentials for Genesys Cloud: one token per process, fetched once, renewed early.
+
+``POST https://login.<region>/oauth/token`` with HTTP Basic auth and
+``grant_type=client_credentials``, as Genesys Cloud documents it. The token is kept until a margin
+before its ``expires_in`` runs out; concurrent callers on a cold (or expired) cache share one
+request, and share its failure too; a token Genesys rejects (401) is dropped so the next caller
+fetches a new one. Token requests go through the same :class:`~.transport.Transport` as writes:
+rate limited, 429/5xx/transport errors retried, bound by the caller's deadline.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,9 @@ from pydantic import SecretStr
 from genesys_enrich.errors import GenesysError
 
 from .errors import error_from_response
+from .transport import Transport
+
+_REJECTED_CLIENT = frozenset({"invalid_client", "unauthorized_client"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,44 +35,69 @@ class _Token:
 class TokenProvider:
     """Fetches a client-credentials token and keeps it until shortly before it expires.
 
-    ``POST https://login.<domain>/oauth/token`` with HTTP Basic auth and
-    ``grant_type=client_credentials``, as Genesys Cloud documents it. Concurrent callers on a cold
-    cache share one request (single flight).
+    Args:
+        transport: sends the token request (rate limit, retries, deadline).
+        login_url: ``https://login.<region>``.
+        region: the Genesys Cloud region domain, named in error messages.
+        refresh_margin: seconds before expiry to fetch a new token (at most half its lifetime).
+        clock: ``time.monotonic``; tests pass another.
     """
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        transport: Transport,
         *,
         login_url: str,
         client_id: str,
         client_secret: SecretStr,
+        region: str | None = None,
         refresh_margin: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._http = http
+        self._transport = transport
         self._url = f"{login_url}/oauth/token"
         self._client_id = client_id
         self._client_secret = client_secret
+        self._region = region
         self._margin = refresh_margin
         self._clock = clock
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
+        self._fetches_ended = 0
+        self._last_failure: GenesysError | None = None
         self.fetch_count = 0
-        """How many tokens this provider has requested: a number worth watching."""
+        """How many token requests this provider has started: a number worth watching."""
 
     def __repr__(self) -> str:
         return f"TokenProvider(url={self._url!r}, client_id={self._client_id!r})"
 
-    async def token(self) -> str:
-        """A valid access token, fetching a new one only when needed."""
+    async def token(self, *, deadline: float | None = None) -> str:
+        """A valid access token, fetching a new one only when needed.
+
+        Raises:
+            GenesysError: the token endpoint refused (bad credentials: a message naming
+                ``GENESYS_CLIENT_ID`` / ``GENESYS_CLIENT_SECRET`` and the region) or could not be
+                reached in time.
+        """
         token = self._token
         if token is not None and self._clock() < token.refresh_at:
             return token.value.get_secret_value()
+        seen = self._fetches_ended
         async with self._lock:
             token = self._token
-            if token is None or self._clock() >= token.refresh_at:
-                token = self._token = await self._fetch()
+            if token is not None and self._clock() < token.refresh_at:
+                return token.value.get_secret_value()
+            if self._fetches_ended != seen and self._last_failure is not None:
+                # A fetch failed while this caller waited: share its answer instead of asking again.
+                raise _copy(self._last_failure)
+            self._last_failure = None  # a fetch cut short by its caller's deadline shares nothing
+            try:
+                token = self._token = await self._fetch(deadline)
+            except GenesysError as failure:
+                self._last_failure = failure
+                raise
+            finally:
+                self._fetches_ended += 1
         return token.value.get_secret_value()
 
     def invalidate(self, rejected: str) -> None:
@@ -69,21 +105,24 @@ class TokenProvider:
         if self._token is not None and self._token.value.get_secret_value() == rejected:
             self._token = None
 
-    async def _fetch(self) -> _Token:
-        response = await self._http.post(
+    async def _fetch(self, deadline: float | None) -> _Token:
+        self.fetch_count += 1
+        response = await self._transport.send(
+            "POST",
             self._url,
+            doing="fetching a token",
+            deadline=deadline,
             data={"grant_type": "client_credentials"},
             auth=httpx.BasicAuth(self._client_id, self._client_secret.get_secret_value()),
             headers={"Accept": "application/json"},
         )
-        self.fetch_count += 1
         if response.status_code != httpx.codes.OK:
             raise self._token_error(response)
         try:
             body = response.json()
             value = SecretStr(str(body["access_token"]))
             lifetime = float(body.get("expires_in", 0))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             msg = f"the Genesys token endpoint {self._url} answered 200 without an access_token"
             raise GenesysError(msg, status_code=200, retryable=True) from None
         margin = min(self._margin, lifetime / 2)
@@ -91,16 +130,30 @@ class TokenProvider:
 
     def _token_error(self, response: httpx.Response) -> GenesysError:
         try:
-            code = response.json().get("error")
-        except (ValueError, AttributeError):
+            body = response.json()
+            code = body.get("error") if isinstance(body, dict) else None
+        except ValueError:
             code = None
-        if code in ("invalid_client", "unauthorized_client") or response.status_code == 401:
+        if code in _REJECTED_CLIENT or response.status_code == httpx.codes.UNAUTHORIZED:
+            region = f" (region {self._region})" if self._region else ""
             msg = (
-                f"Genesys Cloud rejected the OAuth client {self._client_id!r} at {self._url} "
-                f"({response.status_code} {code or ''}). Check GENESYS_CLIENT_ID and "
-                "GENESYS_CLIENT_SECRET, that the client uses the Client Credentials grant, and "
-                "that GENESYS_ENVIRONMENT names the region the client was created in."
+                f"Genesys Cloud rejected the OAuth client {self._client_id!r} at "
+                f"{self._url}{region}: {response.status_code} {code or 'unauthorized'}. Check "
+                "GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET, that the client uses the Client "
+                "Credentials grant, and that GENESYS_ENVIRONMENT names the region it was "
+                "created in."
             )
-            # Retryable: the event is kept (Lambda retry, dead letter) until the client is fixed.
+            # Retryable on purpose: the event is sound and will enrich once the credentials are
+            # fixed (typically a rotated secret not yet deployed). Failing it for good would drop
+            # every event of the outage; retryable keeps each one for a Lambda retry or replay.
             return GenesysError(msg, status_code=response.status_code, retryable=True)
-        return error_from_response(response, "fetching a Genesys token")
+        return error_from_response(response, f"fetching a token from {self._url}")
+
+
+def _copy(error: GenesysError) -> GenesysError:
+    return GenesysError(
+        str(error),
+        status_code=error.status_code,
+        retryable=error.retryable,
+        correlation_id=error.correlation_id,
+    )

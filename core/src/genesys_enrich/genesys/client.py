@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 
+from genesys_enrich.errors import GenesysError
 from genesys_enrich.models import Interaction, JSONValue, WriteRequest, WriteTarget
 
 from .auth import TokenProvider
 from .errors import error_from_response
+from .transport import Transport
 
 
 def write_request(interaction: Interaction, fields: Mapping[str, JSONValue]) -> WriteRequest:
@@ -44,13 +49,68 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-class GenesysClient:
-    """Writes to the Genesys Cloud Platform API with a cached client-credentials token."""
+@dataclass(frozen=True)
+class WriteLimits:
+    """What a write may hold; a larger one is refused before any request is sent."""
 
-    def __init__(self, http: httpx.AsyncClient, *, api_url: str, tokens: TokenProvider) -> None:
-        self._http = http
+    max_keys: int = 50
+    """Keys in one write."""
+    max_value_chars: int = 2000
+    """Characters in one value, as written (the string form of numbers, lists and objects)."""
+
+    def problem(self, request: WriteRequest) -> str | None:
+        """Why the request may not be sent, or ``None``."""
+        values = request.body.get("attributes", request.body.get("context", {}))
+        if len(values) > self.max_keys:
+            return (
+                f"{len(values)} keys to write, more than the limit of {self.max_keys} "
+                "([genesys] max_attributes): select fewer fields in the mapper settings"
+            )
+        for name, value in values.items():
+            size = len(attribute_value(value))
+            if size > self.max_value_chars:
+                return (
+                    f"the value of {name!r} is {size} characters, more than the limit of "
+                    f"{self.max_value_chars} ([genesys] max_attribute_chars): drop or shorten "
+                    "the field in a mapper"
+                )
+        return None
+
+
+class GenesysClient:
+    """Writes to the Genesys Cloud Platform API with a cached client-credentials token.
+
+    Args:
+        transport: sends requests (rate limit, retries, timeouts); shared with ``tokens``.
+        api_url: ``https://api.<region>``.
+        tokens: the process's token provider.
+        limits: the largest write allowed.
+        timeout: seconds a write may take in all (token, retries and waits included) when the
+            caller's deadline is later or absent.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        api_url: str,
+        tokens: TokenProvider,
+        limits: WriteLimits | None = None,
+        timeout: float = 20.0,
+        client_id: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.transport = transport
         self._api_url = api_url
         self.tokens = tokens
+        self.limits = limits or WriteLimits()
+        self.timeout = timeout
+        self._client_id = client_id
+        self._clock = clock
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"GenesysClient(api_url={self._api_url!r}, transport={self.transport!r})"
 
     async def write(
         self,
@@ -61,22 +121,71 @@ class GenesysClient:
     ) -> WriteRequest:
         """Write the fields onto the interaction; return the request that did it.
 
-        ``deadline`` is a ``time.monotonic()`` instant the write must finish by.
+        Retries 429 (after ``Retry-After``), 408, 5xx and transport errors; after a 401, fetches a
+        new token and tries once more. Nothing waits past ``deadline``.
+
+        Args:
+            deadline: a ``time.monotonic()`` instant the write must finish by; the client's own
+                ``timeout`` applies when it is sooner.
 
         Raises:
-            GenesysError: Genesys answered with an error; ``status_code`` and ``retryable`` say
-                which, the message carries Genesys' own message and correlation id.
+            GenesysError: the write was refused or could not be made. ``status_code`` is Genesys'
+                answer (404: the interaction ended), ``retryable`` whether trying the event again
+                later may help; the message carries Genesys' code, message and correlation id.
         """
+        self._check_loop()
         request = write_request(interaction, fields)
-        token = await self.tokens.token()
-        response = await self._http.request(
+        if problem := self.limits.problem(request):
+            msg = f"not written to Genesys Cloud: {problem}"
+            raise GenesysError(msg, retryable=False)
+        doing = f"to {request.method} {request.path}"
+        own = self._clock() + self.timeout
+        deadline = own if deadline is None else min(deadline, own)
+        try:
+            async with asyncio.timeout(deadline - self._clock()):
+                response = await self._send(request, doing, deadline)
+        except TimeoutError:
+            msg = f"no time left before the deadline {doing}"
+            raise GenesysError(msg, retryable=True) from None
+        if response.is_success:
+            return request
+        error = error_from_response(response, doing, client_id=self._client_id)
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            # A token Genesys issued moments ago was refused: the client or its org is being
+            # changed. Keep the event for a retry rather than lose it.
+            error.retryable = True
+        raise error
+
+    def _check_loop(self) -> None:
+        """Refuse a second event loop: the pooled connections and locks belong to the first."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            msg = (
+                "this GenesysClient was built on another event loop, which owns its HTTP "
+                "connections; build one Enricher per event loop (in AWS Lambda, keep one "
+                "asyncio.Runner for the whole process rather than asyncio.run per invocation)"
+            )
+            raise RuntimeError(msg)
+
+    async def _send(self, request: WriteRequest, doing: str, deadline: float) -> httpx.Response:
+        token = await self.tokens.token(deadline=deadline)
+        response = await self._patch(request, token, doing, deadline)
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            self.tokens.invalidate(token)
+            token = await self.tokens.token(deadline=deadline)
+            response = await self._patch(request, token, doing, deadline)
+        return response
+
+    async def _patch(
+        self, request: WriteRequest, token: str, doing: str, deadline: float
+    ) -> httpx.Response:
+        return await self.transport.send(
             request.method,
             self._api_url + request.path,
+            doing=doing,
+            deadline=deadline,
             json=request.body,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
-        if response.is_success:
-            return request
-        if response.status_code == httpx.codes.UNAUTHORIZED:
-            self.tokens.invalidate(token)
-        raise error_from_response(response, f"to {request.method} {request.path}")

@@ -2,37 +2,70 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from genesys_enrich.errors import GenesysError
+from genesys_enrich.retry import RETRYABLE_STATUSES
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_PERMISSION = re.compile(r"\b[a-zA-Z]+:[a-zA-Z]+:[a-zA-Z*]+\b")
+"""Genesys permission names: ``domain:entity:action``, e.g. ``conversation:communication:view``."""
 
 _ADVICE = {
     401: "the token was rejected",
-    403: "the OAuth client's role lacks a permission for this (participant attributes need "
-    "conversation edit rights in the conversation's division)",
     404: "the interaction was not found or has ended",
     429: "rate limited",
 }
 
 
-def error_from_response(response: httpx.Response, doing: str) -> GenesysError:
-    """Describe a non-2xx response: status, Genesys' ``code`` and ``message``, correlation id."""
+def error_from_response(
+    response: httpx.Response,
+    doing: str,
+    *,
+    attempts: int = 1,
+    out_of_time: str | None = None,
+    client_id: str | None = None,
+) -> GenesysError:
+    """Describe a non-2xx response: status, Genesys' ``code`` and ``message``, what to do, the
+    ``ININ-Correlation-Id``, and how many attempts were made.
+
+    429, 408 and 5xx are ``retryable``; every other status is not.
+    """
+    status = response.status_code
     code, message = _error_body(response)
     correlation_id = response.headers.get("ININ-Correlation-Id")
-    parts = [f"Genesys answered {response.status_code} {code or response.reason_phrase} {doing}"]
+    parts = [f"Genesys answered {status} {code or response.reason_phrase} {doing}"]
     if message:
         parts.append(f": {message}")
-    if advice := _ADVICE.get(response.status_code):
+    if status == httpx.codes.FORBIDDEN:
+        parts.append(f" ({_forbidden_advice(message, client_id)})")
+    elif advice := _ADVICE.get(status):
         parts.append(f" ({advice})")
+    if attempts > 1:
+        parts.append(f"; {attempts} attempts")
+    if out_of_time:
+        parts.append(f"; gave up: {out_of_time}")
     if correlation_id:
         parts.append(f" [correlation id {correlation_id}]")
     return GenesysError(
         "".join(parts),
-        status_code=response.status_code,
-        retryable=response.status_code in RETRYABLE_STATUSES,
+        status_code=status,
+        retryable=status in RETRYABLE_STATUSES,
         correlation_id=correlation_id,
+    )
+
+
+def _forbidden_advice(message: str | None, client_id: str | None) -> str:
+    who = f"the OAuth client {client_id!r}" if client_id else "the OAuth client"
+    permissions = list(dict.fromkeys(_PERMISSION.findall(message or "")))
+    if permissions:
+        lacks = f"{who} lacks the permission {', '.join(permissions)}"
+    else:
+        lacks = f"{who} lacks a permission for this"
+    return (
+        f"{lacks}: a client-credentials client gets permissions only through its roles, so add "
+        "them to a role of the client, granted in the division that holds the conversation"
     )
 
 

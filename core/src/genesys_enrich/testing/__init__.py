@@ -10,7 +10,7 @@ genesys-enrich also installs the pytest fixtures of :mod:`genesys_enrich.testing
 from ._server import LoopbackServer, Request, Response
 from .events import customer_start_event, make_event, make_interaction, sample, seed_event
 from .fake_crm import DEMO_CUSTOMERS, FakeCrm
-from .fake_genesys import FakeGenesys, Write
+from .fake_genesys import HANG, FakeGenesys, ScaledClock, Write
 from .kit import (
     as_plugin,
     assert_enriched,
@@ -24,11 +24,13 @@ from .settings import settings_for
 
 __all__ = [
     "DEMO_CUSTOMERS",
+    "HANG",
     "FakeCrm",
     "FakeGenesys",
     "LoopbackServer",
     "Request",
     "Response",
+    "ScaledClock",
     "Write",
     "as_plugin",
     "assert_enriched",

@@ -1,8 +1,14 @@
-"""A fake Genesys Cloud: the OAuth token endpoint and the two write APIs, over real HTTP."""
+"""A fake Genesys Cloud: the OAuth token endpoint and the two write APIs, over real HTTP, with
+the faults production brings: latency, a per-minute rate limit with ``Retry-After``, 5xx every Nth
+request, hangs, expiring and revoked tokens, ended conversations and missing permissions."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import collections
+import email.utils
+import math
 import re
 import secrets
 import threading
@@ -10,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
 from ._server import LoopbackServer, Request, Response
@@ -31,17 +37,52 @@ class Write:
     values: dict[str, Any]
 
 
+class ScaledClock:
+    """Time that runs ``factor`` times faster than the wall: give :meth:`now` to a
+    :class:`FakeGenesys` and the clock itself to the client's rate limiter
+    (``Enricher.start(..., clock=...)``), and a minute of rate-limited traffic takes
+    ``60 / factor`` seconds while both sides agree on what a minute is."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return self._origin + (time.monotonic() - self._origin) * self.factor
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.factor)
+
+
+HANG = Response(504, {"message": "the fake hung until it was closed", "code": "request.timeout"})
+"""A scripted answer that never comes while the client waits (see :meth:`FakeGenesys.fail_next`)."""
+
+Endpoint = Literal["token", "api", "any"]
+
+
 class FakeGenesys(LoopbackServer):
     """Plays Genesys Cloud's login and API hosts on one loopback port.
 
     Point ``GENESYS_LOGIN_URL`` and ``GENESYS_API_URL`` (or ``[genesys] login_url`` and
     ``api_url``) at :attr:`url`. It checks the client credentials and bearer tokens, keeps what is
-    written so it can be read back, and records every request.
+    written so it can be read back, and records every request and the status it answered.
 
     Args:
         client_id, client_secret: the credentials it accepts.
-        token_lifetime: ``expires_in`` of the tokens it issues, in seconds.
+        token_lifetime: how long the tokens it issues are valid, in seconds of ``clock``.
+        reported_lifetime: the ``expires_in`` it tells clients (default ``token_lifetime``); set it
+            longer to make tokens expire before the client expects.
         missing: interaction/conversation ids it answers 404 for (ended conversations).
+        forbidden: interaction/conversation ids it answers 403 ``missing.permissions`` for.
+        latency: seconds to wait before answering any request.
+        rate_limit: requests (token and API alike) allowed in any ``rate_window`` seconds;
+            beyond it, 429 ``too.many.requests`` with ``Retry-After``, as Genesys Cloud does.
+        rate_window: the rate limit's window, in seconds of ``clock`` (Genesys': 60).
+        retry_after_date: send ``Retry-After`` as an HTTP date instead of seconds.
+        fail_every: every Nth API request (not token requests) answers ``fail_status``.
+        revoke_after_writes: revoke every token once this many writes have been accepted.
+        clock: the fake's time, for token expiry and the rate limit; tests share a scaled one
+            with the client's rate limiter to run minutes of traffic in seconds.
     """
 
     def __init__(
@@ -49,18 +90,46 @@ class FakeGenesys(LoopbackServer):
         client_id: str = "demo-client",
         client_secret: str = "demo-secret",  # noqa: S107 - the fake's own credential
         *,
-        token_lifetime: int = 86_400,
+        token_lifetime: float = 86_400,
+        reported_lifetime: float | None = None,
         missing: set[str] | None = None,
+        forbidden: set[str] | None = None,
+        latency: float = 0.0,
+        rate_limit: int | None = None,
+        rate_window: float = 60.0,
+        retry_after_date: bool = False,
+        fail_every: int = 0,
+        fail_status: int = 503,
+        revoke_after_writes: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
+        self.reported_lifetime = reported_lifetime
         self.missing = set(missing or ())
+        self.forbidden = set(forbidden or ())
+        self.latency = latency
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.retry_after_date = retry_after_date
+        self.fail_every = fail_every
+        self.fail_status = fail_status
+        self.revoke_after_writes = revoke_after_writes
         self._clock = clock
         self._tokens: dict[str, float] = {}
         self._state = threading.Lock()
+        self._closing = threading.Event()
+        self._recent: collections.deque[float] = collections.deque()
+        self._api_count = 0
+        self._script: collections.deque[tuple[Endpoint, Response]] = collections.deque()
+        self.issued_tokens: list[str] = []
+        """Every access token handed out, so tests can check none leaks."""
+        self.statuses: collections.Counter[int] = collections.Counter()
+        """How many responses of each status it sent."""
+        self.answered: list[tuple[float, int]] = []
+        """When each request arrived (on ``clock``) and the status it was answered with."""
         self.writes: list[Write] = []
         self.contexts: dict[str, dict[str, Any]] = {}
         self.attributes: dict[tuple[str, str], dict[str, str]] = {}
@@ -74,9 +143,55 @@ class FakeGenesys(LoopbackServer):
         with self._state:
             self._tokens.clear()
 
+    def fail_next(
+        self,
+        status: int | Response,
+        *,
+        times: int = 1,
+        on: Endpoint = "any",
+        retry_after: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests to ``on`` with ``status`` (a Genesys error body and
+        correlation id) or the given :class:`Response`; :data:`HANG` holds the request open until
+        the fake is closed."""
+        if isinstance(status, Response):
+            response = status
+        else:
+            response = _error(status, _CODES.get(status, "error"), f"scripted {status}")
+            if retry_after is not None:
+                response.headers["Retry-After"] = retry_after
+        with self._state:
+            self._script.extend([(on, response)] * times)
+
+    def close(self) -> None:
+        self._closing.set()
+        super().close()
+
     def handle(self, request: Request) -> Response:
-        if request.path == "/oauth/token" and request.method == "POST":
+        arrived = self._clock()
+        response = self._answer(request)
+        with self._state:
+            self.statuses[response.status] += 1
+            self.answered.append((arrived, response.status))
+        return response
+
+    def _answer(self, request: Request) -> Response:
+        if self.latency:
+            self._closing.wait(self.latency)
+        is_token = request.path == "/oauth/token"
+        if limited := self._rate_limited():
+            return limited
+        if scripted := self._scripted("token" if is_token else "api"):
+            if scripted is HANG:
+                self._closing.wait(600)
+            return scripted
+        if is_token and request.method == "POST":
             return self._token(request)
+        with self._state:
+            self._api_count += 1
+            fail = self.fail_every and self._api_count % self.fail_every == 0
+        if fail:
+            return _error(self.fail_status, _CODES.get(self.fail_status, "error"), "injected")
         if not self._authorised(request):
             return _error(
                 401, "authentication.required", "No authentication bearer token specified"
@@ -91,6 +206,35 @@ class FakeGenesys(LoopbackServer):
             return self._get_conversation(unquote(match[1]))
         return _error(404, "not.found", f"No route for {request.method} {request.path}")
 
+    def _rate_limited(self) -> Response | None:
+        if self.rate_limit is None:
+            return None
+        now = self._clock()
+        with self._state:
+            while self._recent and self._recent[0] <= now - self.rate_window:
+                self._recent.popleft()
+            if len(self._recent) < self.rate_limit:
+                self._recent.append(now)
+                return None
+            wait = max(1, math.ceil(self._recent[0] + self.rate_window - now))
+        response = _error(
+            429,
+            "too.many.requests",
+            f"Rate limit exceeded the maximum. Retry the request in [{wait}] seconds",
+        )
+        response.headers["Retry-After"] = (
+            email.utils.formatdate(time.time() + wait, usegmt=True)
+            if self.retry_after_date
+            else str(wait)
+        )
+        return response
+
+    def _scripted(self, endpoint: Endpoint) -> Response | None:
+        with self._state:
+            if self._script and self._script[0][0] in (endpoint, "any"):
+                return self._script.popleft()[1]
+        return None
+
     def _token(self, request: Request) -> Response:
         form = parse_qs(request.body.decode())
         expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
@@ -101,8 +245,10 @@ class FakeGenesys(LoopbackServer):
         token = secrets.token_urlsafe(24)
         with self._state:
             self._tokens[token] = self._clock() + self.token_lifetime
+            self.issued_tokens.append(token)
+        expires_in = self.reported_lifetime or self.token_lifetime
         return Response(
-            200, {"access_token": token, "token_type": "bearer", "expires_in": self.token_lifetime}
+            200, {"access_token": token, "token_type": "bearer", "expires_in": expires_in}
         )
 
     def _authorised(self, request: Request) -> bool:
@@ -111,9 +257,27 @@ class FakeGenesys(LoopbackServer):
             expiry = self._tokens.get(token)
         return scheme == "Bearer" and expiry is not None and self._clock() < expiry
 
+    def _refused(self, conversation_id: str) -> Response | None:
+        if conversation_id in self.missing:
+            return _error(404, "not.found", f"Conversation {conversation_id} not found")
+        if conversation_id in self.forbidden:
+            return _error(
+                403,
+                "missing.permissions",
+                "You are missing the following permission(s): "
+                "[conversation:participant:attributesedit]",
+            )
+        return None
+
+    def _accepted(self, write: Write) -> None:
+        """Keep a write; called with the state lock held."""
+        self.writes.append(write)
+        if self.revoke_after_writes is not None and len(self.writes) == self.revoke_after_writes:
+            self._tokens.clear()
+
     def _patch_context(self, interaction_id: str, request: Request) -> Response:
-        if interaction_id in self.missing:
-            return _error(404, "not.found", f"Interaction {interaction_id} not found")
+        if refused := self._refused(interaction_id):
+            return refused
         body = request.json()
         context = body.get("context") if isinstance(body, dict) else None
         if not isinstance(context, dict):
@@ -121,14 +285,14 @@ class FakeGenesys(LoopbackServer):
         with self._state:
             stored = self.contexts.setdefault(interaction_id, {})
             stored.update(context)
-            self.writes.append(Write("context", interaction_id, None, context))
+            self._accepted(Write("context", interaction_id, None, context))
         return Response(200, {"id": interaction_id, "context": stored})
 
     def _patch_attributes(
         self, conversation_id: str, participant_id: str, request: Request
     ) -> Response:
-        if conversation_id in self.missing:
-            return _error(404, "not.found", f"Conversation {conversation_id} not found")
+        if refused := self._refused(conversation_id):
+            return refused
         body = request.json()
         attributes = body.get("attributes") if isinstance(body, dict) else None
         if not isinstance(attributes, dict) or not all(
@@ -137,7 +301,7 @@ class FakeGenesys(LoopbackServer):
             return _error(400, "bad.request", "attributes must be a map of strings to strings")
         with self._state:
             self.attributes.setdefault((conversation_id, participant_id), {}).update(attributes)
-            self.writes.append(Write("attributes", conversation_id, participant_id, attributes))
+            self._accepted(Write("attributes", conversation_id, participant_id, attributes))
         return Response(202)
 
     def _get_interaction(self, interaction_id: str) -> Response:
@@ -154,6 +318,22 @@ class FakeGenesys(LoopbackServer):
         if not participants:
             return _error(404, "not.found", f"Conversation {conversation_id} not found")
         return Response(200, {"id": conversation_id, "participants": participants})
+
+
+_CODES = {
+    400: "bad.request",
+    401: "authentication.required",
+    403: "missing.permissions",
+    404: "not.found",
+    408: "request.timeout",
+    409: "conflict",
+    413: "request.entity.too.large",
+    429: "too.many.requests",
+    500: "internal.server.error",
+    502: "bad.gateway",
+    503: "service.unavailable",
+    504: "request.timeout",
+}
 
 
 def _error(status: int, code: str, message: str) -> Response:

@@ -30,6 +30,10 @@ def settings_for(
             "login_url": genesys.url,
             "client_id": genesys.client_id,
             "client_secret": genesys.client_secret,
+            # Pace like the fake enforces; a fake without a limit should not slow tests down.
+            "requests_per_minute": (
+                genesys.rate_limit * 60 / genesys.rate_window if genesys.rate_limit else 1e6
+            ),
         }
     # model_construct: the sections are validated, but no environment variable leaks in.
     return Settings.model_construct(

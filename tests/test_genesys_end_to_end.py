@@ -1,0 +1,235 @@
+"""The Genesys client over real loopback HTTP against the fake's faults: 5xx, hangs, latency,
+expiring and revoked tokens, refusals, deadlines, and a 429 storm."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+import stamina
+
+from genesys_enrich import CrmSource, hookimpl
+from genesys_enrich.app import Enricher
+from genesys_enrich.models import Interaction, JSONValue, Outcome, Status
+from genesys_enrich.settings import Settings
+from genesys_enrich.testing import (
+    HANG,
+    FakeCrm,
+    FakeGenesys,
+    ScaledClock,
+    customer_start_event,
+    seed_event,
+    settings_for,
+)
+
+
+class Static(CrmSource):
+    """An in-process CRM that knows everyone: the run's cost is the Genesys side alone."""
+
+    name = "static"
+
+    async def lookup(self, interaction: Interaction) -> Mapping[str, JSONValue]:
+        return {"crmAccountId": "ACCT-1", "loyaltyTier": "Gold", "lifetimeValue": 10.5}
+
+
+class StaticPlugin:
+    @hookimpl
+    def register_crm_sources(self) -> list[type[CrmSource]]:
+        return [Static]
+
+
+def static_settings(genesys: FakeGenesys, **genesys_values: Any) -> Settings:
+    """Settings for the fake Genesys and the in-process CRM, with [genesys] values overridden."""
+    settings = settings_for(genesys, sources=("static",), mappers=())
+    return settings.model_copy(
+        update={"genesys": settings.genesys.model_copy(update=genesys_values)}
+    )
+
+
+async def start(settings: Settings, **kwargs: Any) -> Enricher:
+    return await Enricher.start(
+        settings, plugins={"static": StaticPlugin()}, entry_points=False, **kwargs
+    )
+
+
+async def run_all(enricher: Enricher, events: list[Any], concurrency: int = 16) -> list[Outcome]:
+    """Process the events the way the CLI does: a bounded number at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(event: Any) -> Outcome:
+        async with gate:
+            return await enricher.process(event)
+
+    return await asyncio.gather(*(one(event) for event in events))
+
+
+def statuses(outcomes: list[Outcome]) -> Counter[Status]:
+    return Counter(outcome.status for outcome in outcomes)
+
+
+async def test_a_5xx_every_third_request_loses_no_event() -> None:
+    """With every third API request failing 503, every event is still written exactly once."""
+    with FakeGenesys(fail_every=3) as genesys:
+        async with await start(static_settings(genesys)) as enricher:
+            # One at a time, so the retry of a failed request is the next request, which passes.
+            outcomes = await run_all(enricher, [seed_event() for _ in range(60)], concurrency=1)
+    assert statuses(outcomes) == {Status.ENRICHED: 60}
+    assert genesys.statuses[503] >= 20
+    assert len(genesys.writes) == 60
+
+
+async def test_a_hung_request_times_out_and_is_retried() -> None:
+    """A write that hangs is abandoned after the read timeout and the retry succeeds."""
+    with FakeGenesys() as genesys:
+        genesys.fail_next(HANG, on="api")
+        settings = static_settings(genesys, read_timeout_seconds=0.2)
+        async with await start(settings) as enricher:
+            outcome = await enricher.process(seed_event())
+    assert outcome.status is Status.ENRICHED
+    assert len(genesys.writes) == 1
+
+
+async def test_latency_beyond_the_read_timeout_fails_retryable() -> None:
+    """A Genesys slower than the read timeout on every try leaves a retryable failure."""
+    with FakeGenesys(latency=0.3) as genesys:
+        settings = static_settings(genesys, read_timeout_seconds=0.05, retry_attempts=2)
+        async with await start(settings) as enricher:
+            outcome = await enricher.process(seed_event())
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert "ReadTimeout" in outcome.reason
+
+
+async def test_token_endpoint_outages_are_retried() -> None:
+    """A token endpoint answering 503 then 429 still yields a token and a written event."""
+    clock = ScaledClock(1000)  # the 429's one-second pause passes in a millisecond
+    with FakeGenesys() as genesys:
+        genesys.fail_next(503, on="token")
+        genesys.fail_next(429, on="token", retry_after="1")
+        async with await start(static_settings(genesys), clock=clock) as enricher:
+            outcome = await enricher.process(seed_event())
+    assert outcome.status is Status.ENRICHED
+    assert len(genesys.token_requests) == 3
+
+
+async def test_a_retry_after_http_date_is_honoured() -> None:
+    """A 429 whose Retry-After is an HTTP date three seconds ahead holds requests that long."""
+    clock = ScaledClock(100)  # the client's rate limiter waits 100 times faster
+    with FakeGenesys() as genesys:
+        in_2_s = email.utils.formatdate(time.time() + 3, usegmt=True)
+        genesys.fail_next(429, on="api", retry_after=in_2_s)
+        async with await start(static_settings(genesys), clock=clock) as enricher:
+            outcome = await enricher.process(seed_event())
+            assert enricher.genesys is not None
+            waited = enricher.genesys.transport.limiter.waited
+    assert outcome.status is Status.ENRICHED
+    assert 1.5 <= waited <= 3  # a date has one-second resolution; the rest is scaled run time
+
+
+async def test_a_token_revoked_in_the_middle_of_a_500_event_run_loses_nothing() -> None:
+    """Tokens revoked after 250 writes: in-flight writes re-authenticate once, all 500 succeed."""
+    with FakeGenesys(revoke_after_writes=250) as genesys:
+        async with await start(static_settings(genesys)) as enricher:
+            outcomes = await run_all(enricher, [seed_event() for _ in range(500)])
+    assert statuses(outcomes) == {Status.ENRICHED: 500}
+    assert len(genesys.token_requests) == 2  # one at the start, one shared after the revocation
+    assert 1 <= genesys.statuses[401] <= 16  # at most the writes in flight at that moment
+
+
+async def test_tokens_that_expire_during_a_run_are_renewed_before_they_lapse() -> None:
+    """Short-lived tokens are replaced ahead of expiry: a 500-event run sees no 401."""
+    with FakeGenesys(token_lifetime=1.5) as genesys:  # renewed 0.75 s before it lapses
+        async with await start(static_settings(genesys)) as enricher:
+            outcomes = await run_all(enricher, [seed_event() for _ in range(500)])
+    assert statuses(outcomes) == {Status.ENRICHED: 500}
+    assert len(genesys.token_requests) >= 2
+    assert genesys.statuses[401] == 0
+
+
+async def test_a_token_expiring_earlier_than_announced_is_replaced_on_its_401() -> None:
+    """A token Genesys drops before its announced expiry costs one 401 and a new token."""
+    with FakeGenesys(token_lifetime=0.2, reported_lifetime=86_400) as genesys:
+        async with await start(static_settings(genesys)) as enricher:
+            first = await enricher.process(seed_event())
+            await asyncio.sleep(0.3)
+            second = await enricher.process(seed_event())
+    assert (first.status, second.status) == (Status.ENRICHED, Status.ENRICHED)
+    assert genesys.statuses[401] == 1
+    assert len(genesys.token_requests) == 2
+
+
+async def test_refusals_map_to_skipped_and_permanent_failures(crm: FakeCrm) -> None:
+    """404 is skipped; 403 fails for good naming the permission; 400 carries Genesys' words."""
+    ended, forbidden, bad = (seed_event()["detail"]["interactionId"] for _ in range(3))
+    with FakeGenesys(missing={ended}, forbidden={forbidden}) as genesys:
+        async with await Enricher.start(settings_for(genesys, crm)) as enricher:
+            skipped = await enricher.process(seed_event(interaction_id=ended))
+            denied = await enricher.process(seed_event(interaction_id=forbidden))
+            genesys.fail_next(400, on="api")
+            refused = await enricher.process(seed_event(interaction_id=bad))
+    assert (skipped.status, skipped.reason) == (Status.SKIPPED, "interaction not found or ended")
+    assert (denied.status, denied.retryable) == (Status.FAILED, False)
+    assert "lacks the permission conversation:participant:attributesedit" in denied.reason
+    assert (refused.status, refused.retryable) == (Status.FAILED, False)
+    assert "400 bad.request" in refused.reason
+    assert "scripted 400" in refused.reason
+    assert "correlation id" in refused.reason
+
+
+async def test_too_many_attributes_fail_before_any_write() -> None:
+    """An oversized write is refused with its reason, and nothing reaches Genesys."""
+    with FakeGenesys() as genesys:
+        async with await start(static_settings(genesys, max_attributes=2)) as enricher:
+            outcome = await enricher.process(customer_start_event(external_contact_id="x"))
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, False)
+    assert "3 keys to write, more than the limit of 2" in outcome.reason
+    assert genesys.requests == []
+
+
+async def test_a_deadline_too_close_for_the_retry_after_fails_retryable_at_once() -> None:
+    """With 0.5 s left and Genesys asking for 30 s, the event fails retryable without waiting."""
+    with FakeGenesys() as genesys:
+        genesys.fail_next(429, on="api", retry_after="30", times=5)
+        async with await start(static_settings(genesys)) as enricher:
+            started = time.monotonic()
+            outcome = await enricher.process(seed_event(), deadline=started + 0.5)
+            elapsed = time.monotonic() - started
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert "deadline" in outcome.reason
+    assert elapsed < 0.5
+
+
+async def test_a_429_storm_is_absorbed_by_the_rate_limiter() -> None:
+    """1,000 events at once against a 300-a-minute Genesys: under 2% 429s and nothing failed.
+
+    Time runs 40 times faster for the fake and the client's limiter alike, so the 3.5 minutes
+    of traffic take about 5 seconds.
+    """
+    stamina.set_testing(True, attempts=10, cap=True)  # the client's own attempts apply
+    clock = ScaledClock(40)
+    with FakeGenesys(rate_limit=300, rate_window=60, clock=clock.now) as genesys:
+        settings = static_settings(genesys, requests_per_minute=300)
+        async with await start(settings, clock=clock) as enricher:
+            outcomes = await run_all(enricher, [seed_event() for _ in range(1000)])
+        assert enricher.genesys is not None
+        held = enricher.genesys.transport.limiter.waited
+    assert statuses(outcomes) == {Status.ENRICHED: 1000}
+    assert genesys.statuses[429] < 0.02 * len(genesys.requests)
+    assert len(genesys.writes) == 1000
+    assert held > 60  # the burst was more than the limit: the limiter, not luck, kept it under
+
+
+@pytest.mark.parametrize("environment", ["mypurecloud.moon", "eu-north-9"])
+def test_an_unknown_region_is_refused_with_the_valid_ones(environment: str) -> None:
+    """GENESYS_ENVIRONMENT naming no Genesys region stops start-up and lists the valid ones."""
+    from genesys_enrich.errors import ConfigError
+    from genesys_enrich.settings import load_settings
+
+    with pytest.raises(ConfigError) as failure:
+        load_settings(overrides={"genesys": {"environment": environment}})
+    assert "mypurecloud.ie" in str(failure.value)
+    assert "GENESYS_ENVIRONMENT" in str(failure.value)
