@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-import stamina
 from pydantic import Field, field_validator
 
 from genesys_enrich.errors import SourceError
@@ -83,7 +82,11 @@ class RestSource(CrmSource):
     config: RestSourceConfig
     no_match_statuses: ClassVar[frozenset[int]] = frozenset({404})
     """Statuses that mean "this CRM does not know the customer"."""
-    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy(
+        max_retry_after=2.0, wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
+    )
+    """CRM lookups wait little: an agent is about to pick up. A retry that would not finish
+    within ``timeout_seconds`` is not made."""
 
     def build_request(self, key: str, value: str) -> Lookup | None:
         """The request that looks the customer up by customer key ``key`` (``customer_id``,
@@ -141,15 +144,11 @@ class RestSource(CrmSource):
 
     async def _send_with_retries(self, request: Lookup) -> httpx.Response:
         budget_ends = monotonic() + self.config.timeout_seconds
+        attempts, _ = self.retry_policy.retrying(
+            attempts=self.config.retry_attempts, deadline=budget_ends, clock=monotonic
+        )
         try:
-            async for attempt in stamina.retry_context(
-                on=self.retry_policy.backoff_hook,
-                attempts=self.config.retry_attempts,
-                timeout=self.config.timeout_seconds,
-                wait_initial=0.05,
-                wait_max=1.0,
-                wait_jitter=0.1,
-            ):
+            async for attempt in attempts:
                 with attempt:
                     response = await self.context.http.request(
                         request.method,

@@ -113,10 +113,19 @@ async def test_a_retry_gets_only_what_is_left_of_the_budget(
     make: Any, respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Retries share the lookup's budget: the second attempt's timeout is what the first left."""
-    clock = iter([100.0, 100.0, 101.0])  # budget starts, first attempt, retry one second later
-    monkeypatch.setattr("genesys_enrich.rest.monotonic", lambda: next(clock))
+    now = [100.0]
+    monkeypatch.setattr("genesys_enrich.rest.monotonic", lambda: now[0])
+
+    answers = iter([httpx.Response(503), httpx.Response(200, json={"tier": "Gold"})])
+
+    def first_fails_a_second_later(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        if answer.status_code == 503:
+            now[0] += 1.0
+        return answer
+
     route = respx_mock.get(f"{BASE}/customers/CUST-1001").mock(
-        side_effect=[httpx.Response(503), httpx.Response(200, json={"tier": "Gold"})]
+        side_effect=first_fails_a_second_later
     )
     await make(timeout_seconds=3.0, retry_attempts=2).lookup(
         make_interaction(customer_id="CUST-1001")
@@ -266,3 +275,16 @@ def test_a_misspelt_lookup_key_is_refused_at_start_up() -> None:
     """A typo in lookup_keys would silently turn every lookup off; settings validation says so."""
     with pytest.raises(ValidationError, match="custmer_id"):
         RestConfig(base_url="https://crm.example.com", lookup_keys=("custmer_id",))
+
+
+async def test_a_retry_after_longer_than_the_budget_is_not_waited_for(
+    make: Any, respx_mock: respx.MockRouter
+) -> None:
+    """A CRM asking for more time than the lookup has left fails at once, retryable."""
+    route = respx_mock.get(f"{BASE}/customers/CUST-1001").respond(429, headers={"Retry-After": "2"})
+    with pytest.raises(SourceError) as failure:
+        await make(timeout_seconds=1.0, retry_attempts=3).lookup(
+            make_interaction(customer_id="CUST-1001")
+        )
+    assert failure.value.retryable
+    assert route.call_count == 1
