@@ -112,37 +112,41 @@ class Pipeline:
             return Outcome(Status.SKIPPED, str(decision), event_id=_event_id(event))
         except EventError as error:
             return Outcome(Status.FAILED, f"bad event: {error}", event_id=_event_id(event))
-        ids = {"event_id": interaction.event_id, "interaction_id": interaction.interaction_id}
+        # The outcome so far: each step below either ends the event or adds what it learnt.
+        so_far = Outcome(
+            Status.SKIPPED,
+            "",
+            event_id=interaction.event_id,
+            interaction_id=interaction.interaction_id,
+        )
         if not interaction.customer_keys:
             reason = "the event names no customer (no customer id, contact id, phone or email)"
-            return Outcome(Status.SKIPPED, reason, **ids)
+            return replace(so_far, reason=reason)
 
         timeout = self.source_timeout
         if deadline is not None:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
-                return Outcome(
-                    Status.FAILED, "no time left before the deadline", retryable=True, **ids
-                )
+                reason = "no time left before the deadline"
+                return replace(so_far, status=Status.FAILED, reason=reason, retryable=True)
         results = await asyncio.gather(
             *(self._lookup(source, interaction, timeout) for source in self.sources)
         )
+        so_far = replace(so_far, sources=tuple(results))
         failures = [result for result in results if result.failed]
         contributions = [(r.source, r.fields) for r in results if r.status is SourceStatus.FOUND]
         if not contributions:
             if failures:
-                return Outcome(
-                    Status.FAILED,
-                    "no source could answer: " + _describe(failures),
-                    sources=tuple(results),
+                return replace(
+                    so_far,
+                    status=Status.FAILED,
+                    reason="no source could answer: " + _describe(failures),
                     retryable=any(result.retryable for result in failures),
-                    **ids,
                 )
-            return Outcome(
-                Status.SKIPPED, "no source knows this customer", sources=tuple(results), **ids
-            )
+            return replace(so_far, reason="no source knows this customer")
 
         record, conflicts = merge(contributions)
+        so_far = replace(so_far, conflicts=conflicts)
         try:
             for mapper in self.mappers:
                 record = mapper.apply(record, interaction)
@@ -150,34 +154,32 @@ class Pipeline:
                     msg = f"mapper {mapper.name!r} returned {type(record).__name__}, not a Record"
                     raise TypeError(msg)
         except Exception as error:
-            return Outcome(
-                Status.FAILED,
-                f"mapper {mapper.name!r} failed: {type(error).__name__}: {error}",
-                sources=tuple(results),
-                conflicts=conflicts,
-                **ids,
-            )
+            reason = f"mapper {mapper.name!r} failed: {type(error).__name__}: {error}"
+            return replace(so_far, status=Status.FAILED, reason=reason)
         fields = record.values_only()
-        common = {"conflicts": conflicts, "sources": tuple(results), **ids}
         if not fields:
-            return Outcome(Status.SKIPPED, "the mappers left nothing to write", **common)
-        common |= {
-            "fields": fields,
-            "provenance": record.provenance(),
-            "request": write_request(interaction, fields),
-        }
+            return replace(so_far, reason="the mappers left nothing to write")
+        so_far = replace(
+            so_far,
+            fields=fields,
+            provenance=record.provenance(),
+            request=write_request(interaction, fields),
+        )
         if self.writer is not None:
             try:
                 await self.writer.write(interaction, fields, deadline=deadline)
             except GenesysError as error:
                 if error.status_code == httpx.codes.NOT_FOUND:
-                    return Outcome(Status.SKIPPED, "interaction not found or ended", **common)
-                return Outcome(Status.FAILED, str(error), retryable=error.retryable, **common)
+                    return replace(so_far, reason="interaction not found or ended")
+                return replace(
+                    so_far, status=Status.FAILED, reason=str(error), retryable=error.retryable
+                )
         verb = "would write" if self.writer is None else "wrote"
         reason = f"{verb} {len(fields)} field{'s' if len(fields) != 1 else ''}"
         if failures:
             reason += "; " + _describe(failures)
-        return Outcome(Status.PARTIAL if failures else Status.ENRICHED, reason, **common)
+        status = Status.PARTIAL if failures else Status.ENRICHED
+        return replace(so_far, status=status, reason=reason)
 
     async def _lookup(
         self, source: CrmSource, interaction: Interaction, seconds: float
