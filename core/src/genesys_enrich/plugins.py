@@ -11,7 +11,7 @@ import importlib.metadata
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -148,10 +148,15 @@ def discover(
             infos.setdefault(entry_point.name, info)
             if wanted is not None and entry_point.name not in wanted:
                 continue
-            _register(manager, info, entry_point.load)
+            try:
+                loaded = entry_point.load()
+            except Exception as error:  # a broken plugin must not stop the others from loading
+                _fail(info, error)
+                continue
+            _register(manager, info, loaded)
     for name, plugin in (extra or {}).items():
         infos[name] = info = PluginInfo(name=name, module=getattr(plugin, "__name__", repr(plugin)))
-        _register(manager, info, lambda plugin=plugin: plugin)
+        _register(manager, info, plugin)
     registry = PluginRegistry(plugins=infos, sources={}, mappers={})
     for info in infos.values():
         if info.status is PluginStatus.LOADED:
@@ -169,13 +174,8 @@ def _info(entry_point: importlib.metadata.EntryPoint) -> PluginInfo:
     )
 
 
-def _register(manager: pluggy.PluginManager, info: PluginInfo, load: Callable[[], object]) -> None:
-    # A broken plugin must not stop the others from loading: record its error and go on.
-    try:
-        plugin = load()
-    except Exception as error:
-        _fail(info, error)
-        return
+def _register(manager: pluggy.PluginManager, info: PluginInfo, plugin: object) -> None:
+    # An invalid plugin must not stop the others from loading: record its error and go on.
     try:
         _check_hookimpls(plugin, info)
         manager.register(plugin, name=info.name)

@@ -78,7 +78,7 @@ class RestSource(CrmSource):
     """Base class for HTTP CRM sources. Override :meth:`build_request`, and as needed
     :meth:`auth_headers`, :meth:`parse` and :meth:`on_unauthorized`."""
 
-    Config = RestSourceConfig
+    Config: ClassVar[type[PluginConfig]] = RestSourceConfig
     config: RestSourceConfig
     no_match_statuses: ClassVar[frozenset[int]] = frozenset({404})
     """Statuses that mean "this CRM does not know the customer"."""
@@ -106,10 +106,14 @@ class RestSource(CrmSource):
         """The fields in a successful response; by default its JSON object, whole.
 
         Override it to keep or rename fields, or to unwrap a search result; return ``None`` when
-        the answer means "no match" (an empty search). ``super().parse(response)`` gives the
+        the answer means "no match" (an empty search). ``self.json_object(response)`` gives the
         JSON object, or raises a permanent :class:`SourceError` for any other body. Raise
         ``SourceError(..., retryable=False)`` for an answer you cannot use, saying what is
         wrong."""
+        return self.json_object(response)
+
+    def json_object(self, response: httpx.Response) -> dict[str, Any]:
+        """The response's JSON object; a permanent :class:`SourceError` for any other body."""
         try:
             body = response.json()
         except ValueError:

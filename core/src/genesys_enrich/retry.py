@@ -99,7 +99,7 @@ class RetryPolicy:
     def longest_backoff(self, retry: int) -> float:
         """The longest wait stamina's exponential backoff can pick before retry number ``retry``."""
         try:
-            exponential = self.wait_initial * 2 ** (retry - 1)
+            exponential = self.wait_initial * 2.0 ** (retry - 1)
         except OverflowError:
             return self.wait_max
         return min(self.wait_max, exponential + self.wait_jitter)

@@ -66,8 +66,7 @@ class LoopbackServer:
         if self._server is None:
             msg = f"{type(self).__name__} is not started"
             raise RuntimeError(msg)
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def start(self) -> Self:
         server = _Server(("127.0.0.1", 0), _handler_class(self))

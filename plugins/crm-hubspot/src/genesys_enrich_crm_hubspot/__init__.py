@@ -82,7 +82,7 @@ class HubSpotContactSource(RestSource):
         return {"Authorization": f"Bearer {self.config.access_token.get_secret_value()}"}
 
     def parse(self, response: httpx.Response) -> Mapping[str, JSONValue] | None:
-        results = super().parse(response).get("results")
+        results = self.json_object(response).get("results")
         if not isinstance(results, list):
             msg = "hubspot answered a search without a 'results' list"
             raise SourceError(msg, retryable=False)

@@ -150,7 +150,7 @@ class SalesforceSource(RestSource):
         return response
 
     def parse(self, response: httpx.Response) -> Mapping[str, JSONValue] | None:
-        records = super().parse(response).get("records")
+        records = self.json_object(response).get("records")
         if not isinstance(records, list):
             msg = "salesforce answered a query without a 'records' list"
             raise SourceError(msg, retryable=False)

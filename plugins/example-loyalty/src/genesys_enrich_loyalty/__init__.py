@@ -38,7 +38,7 @@ class LoyaltySource(RestSource):
         return {"X-Api-Key": self.config.api_key.get_secret_value()}
 
     def parse(self, response: httpx.Response) -> dict[str, JSONValue] | None:
-        member = super().parse(response)
+        member = self.json_object(response)
         if "members" in member:  # an email search: a list, best match first
             if not member["members"]:
                 return None
