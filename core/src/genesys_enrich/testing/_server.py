@@ -69,8 +69,7 @@ class LoopbackServer:
         return f"http://{host}:{port}"
 
     def start(self) -> Self:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", 0), _handler_class(self))
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -102,6 +101,13 @@ class LoopbackServer:
         with self._lock:
             self.requests.append(request)
         return self.handle(request)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    """The listen backlog. The default of 5 drops connections when many events start at once,
+    and the kernel's SYN retry then delays them by a second or more, reading as a slow server."""
 
 
 def _handler_class(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
