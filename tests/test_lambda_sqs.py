@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -178,3 +180,40 @@ def test_an_empty_or_foreign_records_list_is_a_direct_event(
     result = aws_lambda.handler(foreign, None)
     assert result["status"] == "failed"
     assert result["retryable"] is False
+
+
+def test_a_shared_duplicate_store_can_replace_the_in_process_one(
+    lambda_process: aws_lambda._Process, genesys: FakeGenesys
+) -> None:
+    """use_duplicate_guard swaps the check: a store that has seen the id elsewhere skips it here."""
+
+    class SeenEverywhere:
+        def __init__(self) -> None:
+            self.claims: list[str] = []
+
+        async def claim(self, event_id: str) -> bool:
+            self.claims.append(event_id)
+            return False
+
+        async def release(self, event_id: str) -> None:
+            return None
+
+    store = SeenEverywhere()
+    aws_lambda.use_duplicate_guard(store)
+    event = seed_event("CUST-1001")
+    assert aws_lambda.handler(event, None)["status"] == "skipped"
+    assert store.claims == [event["id"]]
+    assert genesys.writes == []
+
+
+def test_the_handler_imports_nothing_of_the_command_line() -> None:
+    """Cold starts pay only for the handler: no progress bar, report, runner or dead-letter code."""
+    code = (
+        "import sys, genesys_enrich.hosts.aws_lambda;"
+        "cli = ('genesys_enrich.hosts.', 'genesys_enrich.dead_letters');"
+        "print(sorted(m for m in sys.modules if m.startswith(cli)))"
+    )
+    result = subprocess.run(  # noqa: S603 - this interpreter
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "['genesys_enrich.hosts.aws_lambda']"

@@ -82,6 +82,13 @@ class _Process:
 _process = _Process()
 
 
+def use_duplicate_guard(guard: DuplicateGuard) -> None:
+    """Check duplicates with ``guard`` instead of the in-process window, e.g. a DynamoDB-backed
+    store shared by every execution environment. Call it at import time of your handler module,
+    before the first invocation; see docs/operations.md."""
+    _process.guard = guard
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Enrich a direct EventBridge event or an SQS batch of them.
 
