@@ -127,7 +127,12 @@ def test_a_thousand_faulty_events_are_each_accounted_for_then_replayed(
     assert len(remaining) == expected["failed"] - 100
     assert {letter["attempts"] for letter in remaining} == {2}
     assert not any(letter["retryable"] for letter in remaining)
-    assert sum(letter.get("text") == NOT_JSON for letter in remaining) == 50
+    unreadable = [letter for letter in remaining if letter.get("text") == NOT_JSON]
+    assert len(unreadable) == 50
+    assert unreadable[0]["reason"].startswith("bad input: ")
+    assert unreadable[0]["reason"].endswith(
+        ":19 is not JSON: Expecting property name enclosed in double quotes"
+    )
 
 
 def test_replay_of_a_fixed_event_empties_the_file(

@@ -182,8 +182,9 @@ def replay_item(number: int, letter: DeadLetter, path: Path) -> Item | Unreadabl
     if letter.event is None and letter.text is not None:
         try:
             return Item(origin, json.loads(letter.text), letter.attempts)
-        except json.JSONDecodeError:
-            return Unreadable(origin, letter.reason, letter.text, letter.attempts)
+        except json.JSONDecodeError as error:
+            reason = f"{origin} is not JSON: {error.msg}"
+            return Unreadable(origin, reason, letter.text, letter.attempts)
     return Item(origin, letter.event, letter.attempts)
 
 
