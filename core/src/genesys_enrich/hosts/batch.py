@@ -75,8 +75,10 @@ async def run_batch(
     summary = RunSummary()
     summary.dead_letter_path = str(dead_letters.path)
     summary.output_path = str(options.output) if options.output else None
-    progress = None if options.quiet else Progress(err, total=total, terminal=err.isatty())
     show_each = (options.show_each or options.dry_run) and not (options.quiet or options.json)
+    # Per-event blocks are progress enough, and a redrawn bar would garble them.
+    quiet = options.quiet or show_each
+    progress = None if quiet else Progress(err, total=total, terminal=err.isatty())
     with ExitStack() as files:
         files.enter_context(dead_letters)
         output = files.enter_context(_open_output(options.output)) if options.output else None
