@@ -67,9 +67,9 @@ async def run_demo(settings: Settings, out: TextIO) -> int:
         print(f"fake Genesys Cloud on {genesys.url}, fake CRM on {crm.url}\n", file=out)
         outcomes = []
         async with await Enricher.start(demo_settings(settings, genesys, crm)) as enricher:
-            async for item, outcome in run_events(enricher, demo_events(), concurrency=8):
+            async for origin, outcome in run_events(enricher, demo_events(), concurrency=8):
                 outcomes.append(outcome)
-                print(outcome_block(item.origin, outcome), file=out)
+                print(outcome_block(origin, outcome), file=out)
                 print(file=out)
             print(summary_line(outcomes), file=out)
             if enricher.genesys is not None:

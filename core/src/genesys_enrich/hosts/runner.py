@@ -88,7 +88,7 @@ class EventRunner:
 
 async def run_events(
     enricher: Enricher, items: Iterable[Item | Unreadable], *, concurrency: int
-) -> AsyncIterator[tuple[Item | Unreadable, Outcome]]:
-    """Yield ``(item, outcome)`` for every item, in input order, ``concurrency`` at a time."""
-    async for result in EventRunner(enricher, concurrency=concurrency).run(iter(items)):
-        yield result
+) -> AsyncIterator[tuple[str, Outcome]]:
+    """Yield ``(origin, outcome)`` for every item, in input order, ``concurrency`` at a time."""
+    async for item, outcome in EventRunner(enricher, concurrency=concurrency).run(iter(items)):
+        yield item.origin, outcome
