@@ -152,4 +152,5 @@ def _deadline(context: Any, margin: float) -> float | None:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return None
-    return time.monotonic() + remaining() / 1000 - margin
+    remaining_ms = float(remaining())
+    return time.monotonic() + remaining_ms / 1000 - margin

@@ -43,7 +43,7 @@ class Latencies:
         for bucket in sorted(self._buckets):
             seen += self._buckets[bucket]
             if seen >= rank:
-                middle = _GROWTH ** (bucket + 0.5)
+                middle = math.pow(_GROWTH, bucket + 0.5)
                 return min(max(middle, self.min), self.max)
         return self.max
 
