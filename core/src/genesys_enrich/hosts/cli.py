@@ -31,8 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     configure(json_lines=False, level="DEBUG" if args.verbose else "WARNING")
-    # stamina logs every scheduled retry; a batch would print them by the hundred.
-    logging.getLogger("stamina").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
+    # Each scheduled retry is logged; a batch would print them by the hundred, and the summary
+    # already counts each source's errors.
+    for name in ("stamina", "genesys_enrich.retry"):
+        logging.getLogger(name).setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     try:
         settings = load_settings(args.settings)
         return int(args.command(args, settings))
