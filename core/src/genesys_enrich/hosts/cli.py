@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from genesys_enrich.dead_letters import DeadLetter, DeadLetterFile, read_dead_letters
@@ -31,18 +32,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     configure(json_lines=False, level="DEBUG" if args.verbose else "WARNING")
-    # Each scheduled retry is logged; a batch would print them by the hundred, and the summary
-    # already counts each source's errors.
-    for name in ("stamina", "genesys_enrich.retry"):
-        logging.getLogger(name).setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     try:
-        settings = load_settings(args.settings)
-        return int(args.command(args, settings))
+        with _retry_logs(shown=args.verbose):
+            settings = load_settings(args.settings)
+            return int(args.command(args, settings))
     except (ConfigError, PluginError) as error:
         print(f"genesys-enrich: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+@contextlib.contextmanager
+def _retry_logs(*, shown: bool) -> Iterator[None]:
+    """Each scheduled retry is logged; a batch would print them by the hundred, and its summary
+    already counts each source's errors. Hidden unless -v, and only while the command runs."""
+    loggers = [logging.getLogger(name) for name in ("stamina", "genesys_enrich.retry")]
+    saved = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG if shown else logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, saved, strict=True):
+            logger.setLevel(level)
 
 
 def _parser() -> argparse.ArgumentParser:
