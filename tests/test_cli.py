@@ -124,7 +124,7 @@ def test_json_list_files_and_directories_are_read(
     (folder / "a.json").write_text(json.dumps([seed_event(), seed_event()]))
     write_jsonl(folder / "b.jsonl", [customer_start_event(external_contact_id="uwu")])
     assert main(["run", str(folder), "--settings", str(settings_file), "--quiet"]) == 0
-    assert capsys.readouterr().out.strip() == "3 events: 3 enriched"
+    assert capsys.readouterr().out.splitlines()[0] == "3 events: 3 enriched"
 
 
 def test_missing_credentials_exit_2_with_a_message(
@@ -196,3 +196,25 @@ def test_demo_runs_on_a_fresh_checkout() -> None:
     assert "<- rest" in out
     assert "GET /api/v2/interactions/8f7e6d5c-4b3a-2109-8765-4321fedcba09 -> " in out
     assert "token requests: 1" in out
+
+
+def test_a_bad_concurrency_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """--concurrency 0 exits 2 with argparse's message, before reading anything."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "events.jsonl", "--concurrency", "0"])
+    assert exit_.value.code == 2
+    assert "must be a whole number of at least 1, got '0'" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_a_usage_error(
+    tmp_path: Path, settings_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An --output that cannot be created exits 2 naming the file, not with a traceback."""
+    events = write_jsonl(tmp_path / "e.jsonl", [seed_event()])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = main(["run", str(events), "--settings", str(settings_file), "--output", f"{blocker}/o"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot write the output file {blocker}/o" in err
+    assert "Traceback" not in err

@@ -7,10 +7,16 @@ Two shapes are understood:
 * Genesys Cloud's own partner events: ``source: aws.partner/genesys.com/cloud/<org>/<suffix>`` with
   ``detail.topicName`` and ``detail.eventBody`` (``conversationId``, ``participantId``,
   ``externalContactId``, ``ani``...).
+
+Handled Genesys topics are ``customer.start`` by default, and ``acd.start`` / ``user.start`` when
+settings name them: their bodies carry the same customer keys. ``...attributes`` topics are never
+handled, since writing attributes raises them. An event larger than EventBridge allows (256 KB) or
+with a field of the wrong type fails with a message naming the field.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -21,6 +27,10 @@ from .models import Interaction, WriteTarget
 SEED_SOURCE = "genesys.cloud"
 PARTNER_SOURCE_PREFIX = "aws.partner/genesys.com"
 CUSTOMER_START = "v2.detail.events.conversation.{id}.customer.start"
+ACD_START = "v2.detail.events.conversation.{id}.acd.start"
+USER_START = "v2.detail.events.conversation.{id}.user.start"
+MAX_EVENT_BYTES = 256 * 1024
+"""EventBridge refuses larger entries, so a larger event did not come from it."""
 ATTRIBUTES_TOPIC_SUFFIX = ".attributes"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -47,6 +57,7 @@ def parse_event(event: Any, *, topics: Iterable[str] = (CUSTOMER_START,)) -> Int
     if not isinstance(event, Mapping):
         msg = f"event is not a JSON object but {type(event).__name__}"
         raise EventError(msg)
+    _check_size(event)
     source = event.get("source")
     detail = event.get("detail")
     if not isinstance(source, str):
@@ -62,6 +73,20 @@ def parse_event(event: Any, *, topics: Iterable[str] = (CUSTOMER_START,)) -> Int
         return _parse_partner(event_id, event.get("detail-type"), detail, frozenset(topics))
     msg = f"source {_show(source)} is not Genesys Cloud"
     raise NotHandled(msg)
+
+
+def _check_size(event: Mapping[str, Any]) -> None:
+    try:
+        size = len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+    except (TypeError, ValueError) as error:
+        msg = f"event is not plain JSON: {error}"
+        raise EventError(msg) from None
+    if size > MAX_EVENT_BYTES:
+        msg = (
+            f"event is {size:,} bytes, over EventBridge's limit of {MAX_EVENT_BYTES:,}; "
+            "it cannot be a Genesys event"
+        )
+        raise EventError(msg)
 
 
 def _parse_seed(event_id: str, detail: Mapping[str, Any]) -> Interaction:

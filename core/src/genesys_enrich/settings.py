@@ -112,6 +112,19 @@ class PipelineSettings(_Section):
         return tuple(dict.fromkeys((*self.sources, *self.mappers)))
 
 
+class IntakeSettings(_Section):
+    """``[intake]``: how hosts take events in: duplicate deliveries and the Lambda deadline."""
+
+    duplicate_window_seconds: float = Field(default=900.0, ge=0)
+    """An event id seen again within this many seconds is skipped as a duplicate; 0 turns the
+    check off."""
+    duplicate_capacity: int = Field(default=100_000, ge=1)
+    """At most this many event ids are remembered; the oldest are forgotten first."""
+    deadline_margin_seconds: float = Field(default=1.0, ge=0)
+    """Lambda: work must end this long before the invocation's time runs out, leaving time to log
+    and to answer."""
+
+
 class Settings(BaseSettings):
     """Everything genesys-enrich can be told. Build it with :func:`load_settings`."""
 
@@ -124,6 +137,7 @@ class Settings(BaseSettings):
 
     genesys: GenesysSettings = GenesysSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    intake: IntakeSettings = IntakeSettings()
     plugins: dict[str, dict[str, Any]] = {}
     """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model.
     Left out of the repr: until validated, a plugin's API key is a plain string here."""

@@ -1,30 +1,30 @@
 """The ``genesys-enrich`` command: run events, list plugins, see a demo.
 
-Exit codes: 0 when no event failed, 1 when some did, 2 for usage, settings or plugin errors.
+Exit codes: 0 when no event failed, 1 when some did, 2 for usage, settings or plugin errors, 130
+when Ctrl-C stopped a run early.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
 import sys
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
 
-from genesys_enrich.app import Enricher
+from genesys_enrich.dead_letters import DeadLetter, DeadLetterFile, read_dead_letters
 from genesys_enrich.errors import ConfigError, PluginError
 from genesys_enrich.logs import configure
-from genesys_enrich.models import Outcome, Status
 from genesys_enrich.plugins import discover
 from genesys_enrich.scaffold import add_new_plugin_command
 from genesys_enrich.settings import Settings, load_settings
 
-from .inputs import read_events
-from .report import outcome_block, plugins_table, summary_line
-from .runner import run_events
+from .batch import BatchOptions, default_dead_letter_path, run_batch
+from .inputs import Item, Unreadable, count_events, read_events
+from .report import plugins_table
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -34,13 +34,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure(json_lines=False, level="DEBUG" if args.verbose else "WARNING")
     try:
-        settings = load_settings(args.settings)
-        return int(args.command(args, settings))
+        with _retry_logs(shown=args.verbose):
+            settings = load_settings(args.settings)
+            return int(args.command(args, settings))
     except (ConfigError, PluginError) as error:
         print(f"genesys-enrich: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+@contextlib.contextmanager
+def _retry_logs(*, shown: bool) -> Iterator[None]:
+    """Each scheduled retry is logged; a batch would print them by the hundred, and its summary
+    already counts each source's errors. Hidden unless -v, and only while the command runs."""
+    loggers = [logging.getLogger(name) for name in ("stamina", "genesys_enrich.retry")]
+    saved = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG if shown else logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, saved, strict=True):
+            logger.setLevel(level)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,12 +82,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run", action="store_true", help="compute and print each patch; write nothing"
     )
-    run.add_argument("--output", metavar="FILE", help="write one JSON outcome per line to FILE")
     run.add_argument(
-        "--concurrency", type=int, metavar="N", help="events in flight (default: settings)"
+        "--dead-letter",
+        metavar="FILE",
+        help="append failed events here, whole, for replay (default: dead-letter.jsonl next to "
+        "--output, or in the current directory)",
     )
-    run.add_argument("--quiet", action="store_true", help="print only the summary")
+    _batch_arguments(run)
     run.set_defaults(command=_run)
+
+    replay = commands.add_parser(
+        "replay",
+        parents=[common],
+        help="run the events of a dead-letter file again",
+        description="Run the events of a dead-letter file again and rewrite it with those that "
+        "still fail, their attempt count one higher.",
+    )
+    replay.add_argument("file", metavar="FILE", help="a dead-letter file written by run")
+    _batch_arguments(replay)
+    replay.set_defaults(command=_replay)
 
     plugins = commands.add_parser("plugins", parents=[common], help="list installed plugins")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -88,28 +117,104 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _batch_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--output", metavar="FILE", help="write one JSON outcome per line to FILE")
+    command.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="events in flight at once (default: [pipeline] concurrency)",
+    )
+    command.add_argument(
+        "--quiet", action="store_true", help="no progress, no per-event output: only the summary"
+    )
+    command.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object on stdout"
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"must be a whole number of at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    concurrency = args.concurrency or settings.pipeline.concurrency
-    return asyncio.run(_run_async(args, settings, max(1, concurrency), sys.stdout))
+    output = Path(args.output) if args.output else None
+    dead_letters = Path(args.dead_letter) if args.dead_letter else default_dead_letter_path(output)
+    items = read_events(args.events, sys.stdin)
+    reads_terminal = "-" in args.events and sys.stdin.isatty()
+
+    def count_not_started() -> int | None:
+        return None if reads_terminal else sum(1 for _ in items)
+
+    return asyncio.run(
+        run_batch(
+            settings,
+            items,
+            DeadLetterFile(dead_letters),
+            _options(args, settings, output),
+            total=count_events(args.events),
+            after_stop=count_not_started,
+        )
+    )
 
 
-async def _run_async(
-    args: argparse.Namespace, settings: Settings, concurrency: int, out: TextIO
-) -> int:
-    outcomes: list[Outcome] = []
-    with ExitStack() as files:
-        # A local file written line by line: not worth a thread per write.
-        output = files.enter_context(Path(args.output).open("w")) if args.output else None  # noqa: ASYNC230
-        async with await Enricher.start(settings, dry_run=args.dry_run) as enricher:
-            items = read_events(args.events, sys.stdin)
-            async for origin, outcome in run_events(enricher, items, concurrency=concurrency):
-                outcomes.append(outcome)
-                if output is not None:
-                    output.write(json.dumps(outcome.to_json()) + "\n")
-                if not args.quiet:
-                    print(outcome_block(origin, outcome, show_request=args.dry_run), file=out)
-    print(summary_line(outcomes), file=out)
-    return EXIT_FAILED if any(o.status is Status.FAILED for o in outcomes) else EXIT_OK
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"genesys-enrich: dead-letter file {path} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    letters = read_dead_letters(path)
+    items = (replay_item(number, letter, path) for number, letter in letters)
+    rewritten = DeadLetterFile(path, replace=True)
+
+    def keep_not_started() -> int:
+        kept = 0
+        for _, letter in letters:  # the ones never taken go back unchanged
+            rewritten.add(letter)
+            kept += 1
+        return kept
+
+    output = Path(args.output) if args.output else None
+    return asyncio.run(
+        run_batch(
+            settings,
+            items,
+            rewritten,
+            _options(args, settings, output),
+            total=count_events([str(path)]),
+            after_stop=keep_not_started,
+        )
+    )
+
+
+def replay_item(number: int, letter: DeadLetter, path: Path) -> Item | Unreadable:
+    """A dead letter as input again; text that was not JSON is decoded again (it may be fixed)."""
+    origin = letter.origin or f"{path}:{number}"
+    if letter.event is None and letter.text is not None:
+        try:
+            return Item(origin, json.loads(letter.text), letter.attempts)
+        except json.JSONDecodeError as error:
+            reason = f"{origin} is not JSON: {error.msg}"
+            return Unreadable(origin, reason, letter.text, letter.attempts)
+    return Item(origin, letter.event, letter.attempts)
+
+
+def _options(args: argparse.Namespace, settings: Settings, output: Path | None) -> BatchOptions:
+    return BatchOptions(
+        concurrency=args.concurrency or settings.pipeline.concurrency,
+        output=output,
+        dry_run=getattr(args, "dry_run", False),
+        quiet=args.quiet,
+        json=args.json,
+        show_each=args.verbose,
+    )
 
 
 def _plugins(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,6 +20,10 @@ class Unreadable:
 
     origin: str
     reason: str
+    text: str | None = None
+    """The input as read, kept so a dead letter loses nothing (``None`` for a missing file)."""
+    attempts: int = 0
+    """Times it was tried before (from a dead-letter file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,8 @@ class Item:
 
     origin: str
     event: Any
+    attempts: int = 0
+    """Times it was tried before (from a dead-letter file)."""
 
 
 def read_events(names: Iterable[str], stdin: IO[str] | None = None) -> Iterator[Item | Unreadable]:
@@ -71,7 +77,9 @@ def _read_stream(origin: str, stream: IO[str]) -> Iterator[Item | Unreadable]:
             yield Item(f"{origin}:{number}", json.loads(line))
         except json.JSONDecodeError as error:
             yield Unreadable(
-                f"{origin}:{number}", f"{origin} line {number} is not JSON: {error.msg}"
+                f"{origin}:{number}",
+                f"{origin} line {number} is not JSON: {error.msg}",
+                line.rstrip("\n"),
             )
 
 
@@ -79,7 +87,7 @@ def _read_document(origin: str, text: str) -> Iterator[Item | Unreadable]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        yield Unreadable(origin, f"{origin} is neither JSON nor JSONL: {error}")
+        yield Unreadable(origin, f"{origin} is neither JSON nor JSONL: {error}", text)
         return
     yield from _items(origin, value, line=None)
 
@@ -90,3 +98,43 @@ def _items(origin: str, value: Any, line: int | None) -> Iterator[Item]:
             yield Item(f"{origin}[{index}]", event)
     else:
         yield Item(f"{origin}:{line}" if line else origin, value)
+
+
+def count_events(names: Iterable[str]) -> int | None:
+    """How many events :func:`read_events` will yield, for a progress bar's ETA; ``None`` when the
+    input includes stdin. JSONL lines are counted, not decoded, so this is quick."""
+    total = 0
+    for name in names:
+        if name == "-":
+            return None
+        path = Path(name)
+        if path.is_dir():
+            files = [p for p in path.iterdir() if p.suffix in (".json", ".jsonl")]
+        elif path.is_file():
+            files = [path]
+        else:
+            total += 1  # read_events yields one Unreadable for it
+            continue
+        for file in files:
+            with file.open(encoding="utf-8") as stream:
+                total += _count_stream(stream)
+    return total
+
+
+def _count_stream(stream: IO[str]) -> int:
+    for line in stream:
+        if line.strip():
+            first = line
+            break
+    else:
+        return 0
+    try:
+        value = json.loads(first)
+    except json.JSONDecodeError:
+        try:
+            value = json.loads(first + stream.read())
+        except json.JSONDecodeError:
+            return 1
+        return len(value) if isinstance(value, list) else 1
+    head = len(value) if isinstance(value, list) else 1
+    return head + sum(1 for line in stream if line.strip())

@@ -6,8 +6,10 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from genesys_enrich.models import Outcome, Status
+from genesys_enrich.models import Outcome, SourceStatus, Status
 from genesys_enrich.plugins import PluginRegistry
+
+from .summary import RunSummary
 
 _STATUS_ORDER = (Status.ENRICHED, Status.PARTIAL, Status.SKIPPED, Status.FAILED)
 
@@ -40,6 +42,56 @@ def summary_line(outcomes: Iterable[Outcome]) -> str:
     total = sum(counts.values())
     parts = [f"{counts[status]} {status.value}" for status in _STATUS_ORDER if counts[status]]
     return f"{total} event{'s' if total != 1 else ''}: " + (", ".join(parts) or "none")
+
+
+def summary_table(summary: RunSummary) -> str:
+    """The end-of-run report: counts per status, latencies, each source's calls and errors."""
+    counts = summary.statuses
+    parts = [f"{counts[status]} {status.value}" for status in _STATUS_ORDER if counts[status]]
+    total = summary.total
+    lines = [f"{total} event{'s' if total != 1 else ''}: " + (", ".join(parts) or "none")]
+    if total:
+        latency = summary.latency.to_json()
+        rows = [
+            [status.value, str(counts[status]), f"{counts[status] / total:.1%}"]
+            for status in _STATUS_ORDER
+        ]
+        lines += ["", table(["status", "events", "share"], rows)]
+        lines.append(
+            f"\nlatency per event: p50 {latency['p50']} ms, p95 {latency['p95']} ms, "
+            f"max {latency['max']} ms"
+        )
+    if summary.sources:
+        rows = []
+        for name, stats in sorted(summary.sources.items()):
+            ms = stats.latency.to_json()
+            rows.append(
+                [
+                    name,
+                    str(stats.calls),
+                    str(stats.statuses[SourceStatus.FOUND]),
+                    str(stats.statuses[SourceStatus.NO_MATCH]),
+                    str(stats.errors),
+                    str(stats.statuses[SourceStatus.TIMED_OUT]),
+                    str(ms["p50"]),
+                    str(ms["p95"]),
+                    str(ms["max"]),
+                ]
+            )
+        headers = ["source", "calls", "found", "no match", "errors", "timeouts"]
+        lines += ["", table([*headers, "p50 ms", "p95 ms", "max ms"], rows)]
+    if summary.failed:
+        retry = summary.retryable_failures
+        where = f" in {summary.dead_letter_path}" if summary.dead_letter_path else ""
+        lines.append(
+            f"\n{summary.failed} failed ({retry} retryable); {summary.dead_letters} kept{where}"
+        )
+    if summary.interrupted:
+        if summary.not_started is None:
+            lines.append("interrupted: the rest of the input was not read")
+        else:
+            lines.append(f"interrupted: {summary.not_started} events were not started")
+    return "\n".join(lines)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -4,34 +4,91 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.models import Outcome, Status
 
 from .inputs import Item, Unreadable
 
+INTERRUPTED = "interrupted before it finished"
+
+
+class EventRunner:
+    """Feeds events to an enricher, at most ``concurrency`` at a time, and can be stopped.
+
+    :meth:`stop` (the first Ctrl-C) stops taking new events; those in flight finish. :meth:`abandon`
+    (the second) cancels those in flight too: each still gets an outcome, a retryable failure,
+    so it reaches the dead-letter file. Either way the events not yet taken stay in the iterator
+    given to :meth:`run`, for the caller to count or keep.
+    """
+
+    def __init__(self, enricher: Enricher, *, concurrency: int) -> None:
+        self.enricher = enricher
+        self.concurrency = max(1, concurrency)
+        self.stopped = False
+        self._in_flight: deque[tuple[Item | Unreadable, asyncio.Task[Outcome]]] = deque()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for _, task in self._in_flight if not task.done())
+
+    def stop(self) -> None:
+        """Take no new events; let those in flight finish."""
+        self.stopped = True
+
+    def abandon(self) -> None:
+        """Stop, and cut short the events in flight."""
+        self.stopped = True
+        for _, task in self._in_flight:
+            task.cancel()
+
+    async def run(
+        self, items: Iterator[Item | Unreadable]
+    ) -> AsyncIterator[tuple[Item | Unreadable, Outcome]]:
+        """Yield ``(item, outcome)`` for every item taken, in input order.
+
+        The input is read only as fast as outcomes are taken, so memory stays flat however long
+        it is.
+        """
+        in_flight = self._in_flight
+        while not self.stopped:
+            if len(in_flight) >= self.concurrency:
+                yield await self._oldest()
+                continue
+            next_item = next(items, None)
+            if next_item is None:
+                break
+            in_flight.append((next_item, asyncio.ensure_future(self._process(next_item))))
+        while in_flight:
+            yield await self._oldest()
+
+    async def _oldest(self) -> tuple[Item | Unreadable, Outcome]:
+        # Awaited in place, not popped first, so abandon() still reaches it.
+        item, task = self._in_flight[0]
+        outcome = await task
+        self._in_flight.popleft()
+        return item, outcome
+
+    async def _process(self, item: Item | Unreadable) -> Outcome:
+        if isinstance(item, Unreadable):
+            return Outcome(Status.FAILED, f"bad input: {item.reason}")
+        try:
+            return await self.enricher.process(item.event)
+        except asyncio.CancelledError:
+            # Only abandon() cancels these tasks; the event must still end in an outcome.
+            event_id = item.event.get("id") if isinstance(item.event, dict) else None
+            return Outcome(
+                Status.FAILED,
+                INTERRUPTED,
+                event_id=event_id if isinstance(event_id, str) else None,
+                retryable=True,
+            )
+
 
 async def run_events(
     enricher: Enricher, items: Iterable[Item | Unreadable], *, concurrency: int
 ) -> AsyncIterator[tuple[str, Outcome]]:
-    """Yield ``(origin, outcome)`` for every item, in input order.
-
-    At most ``concurrency`` events are in flight; the input is read only as fast as outcomes are
-    taken, so memory stays flat however long the input is.
-    """
-    in_flight: deque[tuple[str, asyncio.Task[Outcome]]] = deque()
-    for item in items:
-        if len(in_flight) >= concurrency:
-            origin, task = in_flight.popleft()
-            yield origin, await task
-        in_flight.append((item.origin, asyncio.ensure_future(_process(enricher, item))))
-    while in_flight:
-        origin, task = in_flight.popleft()
-        yield origin, await task
-
-
-async def _process(enricher: Enricher, item: Item | Unreadable) -> Outcome:
-    if isinstance(item, Unreadable):
-        return Outcome(Status.FAILED, f"bad input: {item.reason}")
-    return await enricher.process(item.event)
+    """Yield ``(origin, outcome)`` for every item, in input order, ``concurrency`` at a time."""
+    async for item, outcome in EventRunner(enricher, concurrency=concurrency).run(iter(items)):
+        yield item.origin, outcome

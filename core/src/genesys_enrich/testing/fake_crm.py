@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -35,6 +35,8 @@ class FakeCrm(LoopbackServer):
         customers: customer id to the JSON object returned for it.
         api_key: the bearer key it requires; ``None`` accepts any request.
         latency: seconds to wait before answering each lookup.
+        failing: customer ids answered with 503, as a CRM in trouble would; change
+            :attr:`failing` to heal or break it mid-test.
     """
 
     def __init__(
@@ -43,11 +45,13 @@ class FakeCrm(LoopbackServer):
         *,
         api_key: str | None = "demo-crm-key",
         latency: float = 0.0,
+        failing: Iterable[str] = (),
     ) -> None:
         super().__init__()
         self.customers = {key: dict(value) for key, value in (customers or DEMO_CUSTOMERS).items()}
         self.api_key = api_key
         self.latency = latency
+        self.failing = set(failing)
 
     def handle(self, request: Request) -> Response:
         if (
@@ -61,7 +65,10 @@ class FakeCrm(LoopbackServer):
             return Response(404, {"error": f"no route for {request.method} {request.path}"})
         if self.latency:
             time.sleep(self.latency)
-        customer = self.customers.get(unquote(segment))
+        customer_id = unquote(segment)
+        if customer_id in self.failing:
+            return Response(503, {"error": "service unavailable"})
+        customer = self.customers.get(customer_id)
         if customer is None:
             return Response(404, {"error": "customer not found"})
         return Response(200, customer)
