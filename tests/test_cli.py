@@ -218,3 +218,23 @@ def test_an_unwritable_output_is_a_usage_error(
     assert code == 2
     assert f"cannot write the output file {blocker}/o" in err
     assert "Traceback" not in err
+
+
+def test_new_plugin_ignores_a_broken_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scaffolding reads no settings, so a broken ./settings.toml does not stand in its way."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "settings.toml").write_text("[pipeline\n")
+    assert main(["new-plugin", "acme-crm", "--dir", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "genesys-enrich-acme-crm" / "pyproject.toml").is_file()
+
+
+def test_a_closed_pipe_ends_the_listing_quietly() -> None:
+    """Piping the listing into a reader that has gone (`| head`) prints no BrokenPipeError."""
+    executable = shutil.which("genesys-enrich", path=str(Path(sys.executable).parent))
+    assert executable
+    result = subprocess.run(  # noqa: S602 - a fixed pipeline of our own command
+        f"{executable} plugins | true", shell=True, capture_output=True, text=True, check=False
+    )
+    assert "BrokenPipeError" not in result.stderr

@@ -127,7 +127,7 @@ def add_new_plugin_command(commands: Any) -> None:
         default="RestSource",
         help="RestSource for an HTTP CRM (default), CrmSource for anything else",
     )
-    parser.set_defaults(command=_new_plugin, settings=None, verbose=False)
+    parser.set_defaults(command=_new_plugin, needs_settings=False, settings=None, verbose=False)
 
 
 def _new_plugin(args: argparse.Namespace, settings: object) -> int:

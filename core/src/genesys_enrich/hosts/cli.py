@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -35,13 +36,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(json_lines=False, level="DEBUG" if args.verbose else "WARNING")
     try:
         with _retry_logs(shown=args.verbose):
-            settings = load_settings(args.settings)
-            return int(args.command(args, settings))
+            settings = load_settings(args.settings) if args.needs_settings else None
+            code = int(args.command(args, settings))
+            sys.stdout.flush()  # a closed pipe shows here, not in a traceback at exit
+            return code
     except (ConfigError, PluginError) as error:
         print(f"genesys-enrich: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`genesys-enrich plugins | head`): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 @contextlib.contextmanager
@@ -64,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="genesys-enrich",
         description="Enrich Genesys Cloud interactions with CRM data.",
     )
+    parser.set_defaults(needs_settings=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--settings", metavar="FILE", help="settings TOML file (default: ./settings.toml)"
