@@ -364,3 +364,10 @@ def test_event_without_customer_keys_offers_none() -> None:
 def test_normalise_phone(raw: str, expected: str | None) -> None:
     """Phone addresses become E.164 (``+`` and 7 to 15 digits) or nothing."""
     assert normalise_phone(raw) == expected
+
+
+def test_a_blank_external_contact_id_counts_as_absent() -> None:
+    """A contact id of spaces is no key at all: the phone still identifies the caller."""
+    event = customer_start_event(external_contact_id="   ", ani="tel:+15550100199")
+    interaction = parse_event(event)
+    assert interaction.customer_keys == {"phone": "+15550100199"}

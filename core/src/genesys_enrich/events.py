@@ -159,8 +159,8 @@ def _genesys_id(data: Mapping[str, Any], key: str, where: str) -> str:
 
 def _customer_key(data: Mapping[str, Any], key: str, where: str) -> str | None:
     value = data.get(key)
-    if value is None or value == "":
-        return None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None  # blank is how some flows say "no contact": absent, not malformed
     return _check_key(value, f"{where}.{key}")
 
 
