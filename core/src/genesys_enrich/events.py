@@ -132,7 +132,9 @@ def _parse_partner(
         topic=topic,
         external_contact_id=_customer_key(body, "externalContactId", where),
         external_contact_ids=tuple(
-            _check_key(value, f"{where}.conversationExternalContactIds[]") for value in contact_ids
+            _check_key(value, f"{where}.conversationExternalContactIds[]")
+            for value in contact_ids
+            if not (isinstance(value, str) and not value.strip())
         ),
         phone=_phone(body, direction),
         email=_email(body, media_type),
