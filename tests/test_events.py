@@ -371,3 +371,38 @@ def test_a_blank_external_contact_id_counts_as_absent() -> None:
     event = customer_start_event(external_contact_id="   ", ani="tel:+15550100199")
     interaction = parse_event(event)
     assert interaction.customer_keys == {"phone": "+15550100199"}
+
+
+@pytest.mark.parametrize("field", ["interactionId", "externalCustomerId"])
+def test_a_trailing_newline_never_passes_as_an_id(field: str) -> None:
+    """A UUID followed by a newline is not a UUID: it never reaches a URL as %0A."""
+    event = seed_event(interaction_id="8f7e6d5c-4b3a-2109-8765-4321fedcba09\n")
+    if field == "externalCustomerId":
+        event = seed_event("CUST-1001\n\x1b[31m")
+    with pytest.raises(EventError, match=field):
+        parse_event(event)
+
+
+def test_a_look_alike_partner_source_is_not_genesys() -> None:
+    """Only Genesys' own partner sources count: aws.partner/genesys.comevil/... does not."""
+    event = customer_start_event(external_contact_id="C-1")
+    event["source"] = "aws.partner/genesys.comevil/cloud/org/bus"
+    with pytest.raises(NotHandled, match="not Genesys Cloud"):
+        parse_event(event)
+
+
+def test_a_topic_with_control_characters_is_quoted_in_the_reason() -> None:
+    """A forged topic cannot write extra lines into the CLI's output or the logs."""
+    event = customer_start_event(external_contact_id="C-1", topic="x\nENRICHED  forged\x1b[32m")
+    with pytest.raises(NotHandled) as decision:
+        parse_event(event)
+    reason = str(decision.value)
+    assert "\n" not in reason
+    assert "\x1b" not in reason
+
+
+def test_a_null_among_conversation_contact_ids_is_skipped() -> None:
+    """A null in conversationExternalContactIds is no key, not a reason to fail the event."""
+    event = customer_start_event(external_contact_id="C-1")
+    event["detail"]["eventBody"]["conversationExternalContactIds"] = [None, "C-1", " "]
+    assert parse_event(event).external_contact_ids == ("C-1",)

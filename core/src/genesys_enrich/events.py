@@ -33,7 +33,7 @@ MAX_EVENT_BYTES = 256 * 1024
 """EventBridge refuses larger entries, so a larger event did not come from it."""
 ATTRIBUTES_TOPIC_SUFFIX = ".attributes"
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_KEY_LENGTH = 256
@@ -69,7 +69,7 @@ def parse_event(event: Any, *, topics: Iterable[str] = (CUSTOMER_START,)) -> Int
     event_id = _optional_str(event, "id", "event") or ""
     if source == SEED_SOURCE:
         return _parse_seed(event_id, detail)
-    if source.startswith(PARTNER_SOURCE_PREFIX):
+    if _is_partner_source(source):
         return _parse_partner(event_id, event.get("detail-type"), detail, frozenset(topics))
     msg = f"source {_show(source)} is not Genesys Cloud"
     raise NotHandled(msg)
@@ -107,10 +107,10 @@ def _parse_partner(
         msg = "event has no 'detail-type' naming its Genesys topic"
         raise EventError(msg)
     if topic.endswith(ATTRIBUTES_TOPIC_SUFFIX):
-        msg = f"topic {topic} is never handled: our own writes raise it"
+        msg = f"topic {_show(topic)} is never handled: our own writes raise it"
         raise NotHandled(msg)
     if topic not in topics:
-        msg = f"topic {topic} is not handled"
+        msg = f"topic {_show(topic)} is not handled"
         raise NotHandled(msg)
     body = detail.get("eventBody")
     if not isinstance(body, Mapping):
@@ -134,7 +134,7 @@ def _parse_partner(
         external_contact_ids=tuple(
             _check_key(value, f"{where}.conversationExternalContactIds[]")
             for value in contact_ids
-            if not (isinstance(value, str) and not value.strip())
+            if not _blank(value)
         ),
         phone=_phone(body, direction),
         email=_email(body, media_type),
@@ -148,12 +148,22 @@ def _parse_partner(
     )
 
 
+def _is_partner_source(source: str) -> bool:
+    """``aws.partner/genesys.com/...``, or a Genesys test bus (``.../genesys.com.test/...``)."""
+    rest = source.removeprefix(PARTNER_SOURCE_PREFIX)
+    return rest != source and rest[:1] in ("/", ".")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _genesys_id(data: Mapping[str, Any], key: str, where: str) -> str:
     value = data.get(key)
     if value is None or value == "":
         msg = f"{where}.{key} is missing"
         raise EventError(msg)
-    if not isinstance(value, str) or not _UUID.match(value):
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
         msg = f"{where}.{key} is not a Genesys id (a UUID): {_show(value)}"
         raise EventError(msg)
     return value.lower()
@@ -161,7 +171,7 @@ def _genesys_id(data: Mapping[str, Any], key: str, where: str) -> str:
 
 def _customer_key(data: Mapping[str, Any], key: str, where: str) -> str | None:
     value = data.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if _blank(value):
         return None  # blank is how some flows say "no contact": absent, not malformed
     return _check_key(value, f"{where}.{key}")
 
