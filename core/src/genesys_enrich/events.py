@@ -107,10 +107,10 @@ def _parse_partner(
         msg = "event has no 'detail-type' naming its Genesys topic"
         raise EventError(msg)
     if topic.endswith(ATTRIBUTES_TOPIC_SUFFIX):
-        msg = f"topic {_show(topic)} is never handled: our own writes raise it"
+        msg = f"topic {_printable(topic)} is never handled: our own writes raise it"
         raise NotHandled(msg)
     if topic not in topics:
-        msg = f"topic {_show(topic)} is not handled"
+        msg = f"topic {_printable(topic)} is not handled"
         raise NotHandled(msg)
     body = detail.get("eventBody")
     if not isinstance(body, Mapping):
@@ -224,6 +224,11 @@ def _email(body: Mapping[str, Any], media_type: str | None) -> str | None:
     if not address or "@" not in address:
         return None
     return _check_key(address.strip().lower(), "detail.eventBody.addressFrom")
+
+
+def _printable(text: str) -> str:
+    """The text as is when it is plain, quoted and escaped when it holds control characters."""
+    return text if text.isprintable() else _show(text)
 
 
 def _show(value: Any, limit: int = 80) -> str:
