@@ -309,3 +309,34 @@ async def test_a_deadline_shortens_lookups_and_a_passed_one_fails_for_retry() ->
     assert "stuck timed out" in soon.reason
     assert (passed.status, passed.retryable) == (Status.FAILED, True)
     assert passed.reason == "no time left before the deadline"
+
+
+async def test_a_hung_blocking_source_never_starves_a_healthy_one() -> None:
+    """A plain-function CRM stuck for good costs its own threads only: the others keep answering,
+    and once its threads are all stuck it fails at once instead of queueing."""
+    release = threading.Event()
+
+    class Hung(CrmSource):
+        name = "hung"
+
+        def lookup(self, interaction: Interaction) -> None:
+            release.wait(30)  # a blocking driver on a dead connection
+
+    class Healthy(CrmSource):
+        name = "healthy"
+
+        def lookup(self, interaction: Interaction) -> dict[str, Any]:
+            return {"tier": "Gold"}
+
+    sources = [Hung(PluginConfig(), CONTEXT), Healthy(PluginConfig(), CONTEXT)]
+    pipeline = Pipeline(sources, [], None, source_timeout=0.05, blocking_threads=2)
+    try:
+        outcomes = [await pipeline.process(seed_event()) for _ in range(6)]
+    finally:
+        release.set()
+        pipeline.close()
+    assert [o.status for o in outcomes] == [Status.PARTIAL] * 6
+    assert all(o.fields == {"tier": "Gold"} for o in outcomes)
+    hung = [next(r for r in o.sources if r.source == "hung") for o in outcomes]
+    assert [r.status for r in hung[:2]] == [SourceStatus.TIMED_OUT] * 2
+    assert all("threads of hung are still busy" in (r.error or "") for r in hung[2:])

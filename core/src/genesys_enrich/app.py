@@ -55,6 +55,7 @@ class Enricher:
             genesys,
             source_timeout=settings.pipeline.source_timeout_seconds,
             topics=settings.pipeline.topics,
+            blocking_threads=settings.pipeline.concurrency,
         )
 
     @classmethod
@@ -109,6 +110,7 @@ class Enricher:
         return await self.pipeline.process(event, deadline=deadline)
 
     async def aclose(self) -> None:
+        self.pipeline.close()
         for extension in (*self.pipeline.sources, *self.pipeline.mappers):
             try:
                 await extension.aclose()

@@ -17,6 +17,7 @@ from typing import Any, Protocol, cast
 
 import httpx
 
+from .blocking import BlockingLookup
 from .errors import EventError, GenesysError, SourceError
 from .events import CUSTOMER_START, NotHandled, parse_event
 from .extensions import ContextMapper, CrmSource
@@ -59,6 +60,7 @@ class Pipeline:
         writer: where to write; ``None`` for a dry run, which computes everything but the write.
         source_timeout: seconds each source's lookup may take before it counts as timed out.
         topics: the Genesys topic patterns to handle.
+        blocking_threads: threads reserved for each source whose lookup is a plain function.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Pipeline:
         source_timeout: float = 3.5,
         topics: Iterable[str] = (CUSTOMER_START,),
         clock: Callable[[], float] = time.perf_counter,
+        blocking_threads: int = 16,
     ) -> None:
         self.sources = tuple(sources)
         self.mappers = tuple(mappers)
@@ -77,7 +80,15 @@ class Pipeline:
         self.source_timeout = source_timeout
         self.topics = frozenset(topics)
         self._clock = clock
-        self._lookups = {source.name: _as_coroutine(source) for source in self.sources}
+        self._lookups = {
+            source.name: _as_coroutine(source, blocking_threads) for source in self.sources
+        }
+
+    def close(self) -> None:
+        """Release the threads of blocking sources."""
+        for lookup in self._lookups.values():
+            if isinstance(lookup, BlockingLookup):
+                lookup.close()
 
     @property
     def dry_run(self) -> bool:
@@ -218,20 +229,14 @@ class Pipeline:
 
 
 def _as_coroutine(
-    source: CrmSource,
+    source: CrmSource, threads: int
 ) -> Callable[[Interaction], Awaitable[Mapping[str, JSONValue] | None]]:
-    """Async lookups are awaited; plain ones run in a worker thread so they block no one."""
+    """Async lookups are awaited; plain ones run in threads of their own, blocking no one."""
     if inspect.iscoroutinefunction(source.lookup):
         return cast(
             "Callable[[Interaction], Awaitable[Mapping[str, JSONValue] | None]]", source.lookup
         )
-
-    async def in_thread(interaction: Interaction) -> Mapping[str, JSONValue] | None:
-        return cast(
-            "Mapping[str, JSONValue] | None", await asyncio.to_thread(source.lookup, interaction)
-        )
-
-    return in_thread
+    return BlockingLookup(source, threads=threads)
 
 
 def _check_fields(found: Any) -> str | None:
