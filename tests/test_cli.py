@@ -238,3 +238,25 @@ def test_a_closed_pipe_ends_the_listing_quietly() -> None:
         f"{executable} plugins | true", shell=True, capture_output=True, text=True, check=False
     )
     assert "BrokenPipeError" not in result.stderr
+
+
+def test_hostile_input_files_each_get_an_outcome_and_the_rest_still_runs(
+    tmp_path: Path, settings_file: Path
+) -> None:
+    """Bad bytes, absurd nesting and a directory named like a file fail on their own, with no
+    traceback, and the good events around them are still enriched."""
+    folder = tmp_path / "input"
+    folder.mkdir()
+    (folder / "a-latin1.jsonl").write_bytes(
+        json.dumps(seed_event()).encode() + b"\n" + b'{"id": "caf\xe9"}\n'
+    )
+    (folder / "b-deep.json").write_text("[" * 100_000)
+    (folder / "c-named-like-a-file.json").mkdir()
+    (folder / "d-good.json").write_text(json.dumps(seed_event()))
+    output = tmp_path / "outcomes.jsonl"
+    code = main(
+        ["run", str(folder), "--settings", str(settings_file), "--output", str(output), "--quiet"]
+    )
+    statuses = [json.loads(line)["status"] for line in output.read_text().splitlines()]
+    assert code == 1
+    assert statuses == ["enriched", "failed", "failed", "enriched"]

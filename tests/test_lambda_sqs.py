@@ -96,6 +96,16 @@ def test_an_sqs_batch_reports_only_its_retryable_failures(
     assert sum("duplicate delivery" in reason for reason in reasons) == 1
 
 
+def test_an_absurdly_nested_body_fails_alone_and_the_batch_is_not_redelivered(
+    lambda_process: aws_lambda._Process, genesys: FakeGenesys
+) -> None:
+    """A body nested past Python's recursion limit is a bad message, not a crash that would send
+    the whole batch back to the queue."""
+    records = [sqs_record("m-deep", "[" * 100_000), sqs_record("m-good", seed_event("CUST-1001"))]
+    assert aws_lambda.handler({"Records": records}, Context(30_000)) == {"batchItemFailures": []}
+    assert len(genesys.writes) == 1
+
+
 def test_an_all_good_batch_returns_an_empty_failure_list(
     lambda_process: aws_lambda._Process, genesys: FakeGenesys
 ) -> None:

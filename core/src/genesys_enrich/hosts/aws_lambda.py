@@ -126,8 +126,8 @@ async def _sqs_batch(
         async with limit:
             try:
                 event = json.loads(record.get("body") or "")
-            except (TypeError, json.JSONDecodeError) as error:
-                reason = f"SQS message {record.get('messageId')} body is not JSON: {error}"
+            except (TypeError, ValueError, RecursionError) as error:  # bad text, too deep
+                reason = f"SQS message {record.get('messageId')} body is not JSON: {error!s:.120}"
                 log_outcome(Outcome(Status.FAILED, f"bad event: {reason}"))
                 return False
             try:

@@ -36,58 +36,109 @@ class Item:
     """Times it was tried before (from a dead-letter file)."""
 
 
-def read_events(names: Iterable[str], stdin: IO[str] | None = None) -> Iterator[Item | Unreadable]:
+def read_events(names: Iterable[str], stdin: IO[Any] | None = None) -> Iterator[Item | Unreadable]:
     """Every event in the named files, directories (their ``*.json`` and ``*.jsonl``), or ``-``."""
     for name in names:
         if name == "-":
-            yield from _read_stream("stdin", stdin or sys.stdin)
+            yield from _read_stream("stdin", _lines(stdin or sys.stdin))
             continue
-        path = Path(name)
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl"))
-        elif path.is_file():
-            files = [path]
-        else:
+        files = _files(name)
+        if files is None:
             yield Unreadable(name, f"{name}: no such file or directory")
             continue
         for file in files:
-            with file.open(encoding="utf-8") as stream:
-                yield from _read_stream(str(file), stream)
+            try:
+                with file.open("rb") as stream:
+                    yield from _read_stream(str(file), stream)
+            except OSError as error:
+                yield Unreadable(str(file), f"{file} cannot be read: {error.strerror or error}")
 
 
-def _read_stream(origin: str, stream: IO[str]) -> Iterator[Item | Unreadable]:
+def count_events(names: Iterable[str]) -> int | None:
+    """How many events :func:`read_events` will yield, for a progress bar's ETA; ``None`` when the
+    input includes stdin. JSONL lines are counted, not decoded, so this is quick."""
+    total = 0
+    for name in names:
+        if name == "-":
+            return None
+        files = _files(name)
+        if files is None:
+            total += 1  # read_events yields one Unreadable for it
+            continue
+        for file in files:
+            try:
+                with file.open("rb") as stream:
+                    total += _count_stream(stream)
+            except OSError:
+                total += 1
+    return total
+
+
+def _files(name: str) -> list[Path] | None:
+    """The file, or the directory's JSON and JSONL files in order; ``None`` when neither exists."""
+    path = Path(name)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl") and p.is_file())
+    return [path] if path.is_file() else None
+
+
+def _lines(stream: IO[Any]) -> Iterator[bytes]:
+    """Lines as bytes, from a binary stream or a text one (stdin may be either)."""
+    binary = getattr(stream, "buffer", None)
+    if binary is not None:
+        yield from binary
+    else:
+        for line in stream:
+            yield line if isinstance(line, bytes) else line.encode()
+
+
+def _decode(data: bytes) -> Any:
+    """JSON from bytes; ``ValueError`` for anything that is not (bad UTF-8, too deeply nested)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        msg = "nested too deeply"
+        raise ValueError(msg) from None
+
+
+def _why(error: ValueError) -> str:
+    return error.msg if isinstance(error, json.JSONDecodeError) else str(error)[:120]
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="backslashreplace")
+
+
+def _read_stream(origin: str, lines: Iterable[bytes]) -> Iterator[Item | Unreadable]:
     """JSONL when the first line is a JSON value on its own; otherwise one JSON document."""
-    first = ""
-    for line in stream:
-        if line.strip():
-            first = line
-            break
+    lines = iter(lines)
+    first = next((line for line in lines if line.strip()), b"")
     if not first:
         return
     try:
-        value = json.loads(first)
-    except json.JSONDecodeError:
-        yield from _read_document(origin, first + stream.read())
+        value = _decode(first)
+    except ValueError:
+        yield from _read_document(origin, first + b"".join(lines))
         return
     yield from _items(origin, value, line=1)
-    for number, line in enumerate(stream, start=2):
+    for number, line in enumerate(lines, start=2):
         if not line.strip():
             continue
         try:
-            yield Item(f"{origin}:{number}", json.loads(line))
-        except json.JSONDecodeError as error:
+            yield Item(f"{origin}:{number}", _decode(line))
+        except ValueError as error:
             yield Unreadable(
                 f"{origin}:{number}",
-                f"{origin} line {number} is not JSON: {error.msg}",
-                line.rstrip("\n"),
+                f"{origin} line {number} is not JSON: {_why(error)}",
+                _text(line).rstrip("\n"),
             )
 
 
-def _read_document(origin: str, text: str) -> Iterator[Item | Unreadable]:
+def _read_document(origin: str, data: bytes) -> Iterator[Item | Unreadable]:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        yield Unreadable(origin, f"{origin} is neither JSON nor JSONL: {error}", text)
+        value = _decode(data)
+    except ValueError as error:
+        yield Unreadable(origin, f"{origin} is neither JSON nor JSONL: {_why(error)}", _text(data))
         return
     yield from _items(origin, value, line=None)
 
@@ -100,41 +151,18 @@ def _items(origin: str, value: Any, line: int | None) -> Iterator[Item]:
         yield Item(f"{origin}:{line}" if line else origin, value)
 
 
-def count_events(names: Iterable[str]) -> int | None:
-    """How many events :func:`read_events` will yield, for a progress bar's ETA; ``None`` when the
-    input includes stdin. JSONL lines are counted, not decoded, so this is quick."""
-    total = 0
-    for name in names:
-        if name == "-":
-            return None
-        path = Path(name)
-        if path.is_dir():
-            files = [p for p in path.iterdir() if p.suffix in (".json", ".jsonl")]
-        elif path.is_file():
-            files = [path]
-        else:
-            total += 1  # read_events yields one Unreadable for it
-            continue
-        for file in files:
-            with file.open(encoding="utf-8") as stream:
-                total += _count_stream(stream)
-    return total
-
-
-def _count_stream(stream: IO[str]) -> int:
-    for line in stream:
-        if line.strip():
-            first = line
-            break
-    else:
+def _count_stream(lines: Iterable[bytes]) -> int:
+    lines = iter(lines)
+    first = next((line for line in lines if line.strip()), b"")
+    if not first:
         return 0
     try:
-        value = json.loads(first)
-    except json.JSONDecodeError:
+        value = _decode(first)
+    except ValueError:
         try:
-            value = json.loads(first + stream.read())
-        except json.JSONDecodeError:
+            value = _decode(first + b"".join(lines))
+        except ValueError:
             return 1
         return len(value) if isinstance(value, list) else 1
     head = len(value) if isinstance(value, list) else 1
-    return head + sum(1 for line in stream if line.strip())
+    return head + sum(1 for line in lines if line.strip())
