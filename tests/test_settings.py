@@ -410,3 +410,12 @@ def test_repository_settings_file_shows_the_real_defaults() -> None:
     assert FieldsConfig.model_validate(settings.plugins["fields"]) == FieldsConfig()
     rest = RestConfig.model_validate({"base_url": "https://x", **settings.plugins["rest"]})
     assert rest == RestConfig(base_url="https://x")
+
+
+def test_a_list_setting_given_as_plain_text_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`GENESYS_ENRICH_PIPELINE__SOURCES=rest` says a list must be JSON, and how to write it."""
+    monkeypatch.setenv("GENESYS_ENRICH_PIPELINE__SOURCES", "rest")
+    with pytest.raises(ConfigError, match=r"must be JSON, e\.g\. GENESYS_ENRICH_PIPELINE__SOURCES"):
+        load_settings()

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from .errors import ConfigError
 from .events import CUSTOMER_START
@@ -253,6 +258,12 @@ def load_settings(
         return Settings(**data)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, source)) from None
+    except SettingsError as error:  # an environment variable that should hold JSON does not
+        msg = (
+            f"invalid settings: {error}. A list or table given in an environment variable must "
+            """be JSON, e.g. GENESYS_ENRICH_PIPELINE__SOURCES='["rest", "sql"]'."""
+        )
+        raise ConfigError(msg) from None
 
 
 def _deep_merge(base: Any, extra: Any) -> Any:
