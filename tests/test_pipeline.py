@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import threading
 import time
@@ -340,3 +341,43 @@ async def test_a_hung_blocking_source_never_starves_a_healthy_one() -> None:
     hung = [next(r for r in o.sources if r.source == "hung") for o in outcomes]
     assert [r.status for r in hung[:2]] == [SourceStatus.TIMED_OUT] * 2
     assert all("threads of hung are still busy" in (r.error or "") for r in hung[2:])
+
+
+async def test_nulls_are_neither_written_nor_reported() -> None:
+    """A CRM's null means no value: the outcome lists only what is really sent."""
+    writer = RecordingWriter()
+    crm = source("crm", returning({"tier": "Gold", "segment": None}))
+    outcome = await Pipeline([crm], [], writer).process(
+        customer_start_event(external_contact_id="C")
+    )
+    assert outcome.fields == {"tier": "Gold"}
+    assert outcome.provenance == {"tier": "crm"}
+    assert outcome.reason == "wrote 1 field"
+    assert [w[1] for w in writer.writes] == [{"tier": "Gold"}]
+
+
+async def test_only_nulls_is_nothing_to_write() -> None:
+    """A record of nulls is skipped: no empty PATCH reaches Genesys."""
+    writer = RecordingWriter()
+    crm = source("crm", returning({"tier": None}))
+    outcome = await Pipeline([crm], [], writer).process(seed_event())
+    assert outcome.status is Status.SKIPPED
+    assert writer.writes == []
+
+
+async def test_a_mapper_producing_values_json_cannot_hold_fails_for_good() -> None:
+    """A mapper that returns a date object is a bug to fix, not a Genesys outage to retry."""
+
+    class Dates(ContextMapper):
+        name = "dates"
+
+        def apply(self, record: Record, interaction: Interaction) -> Record:
+            return Record({"since": Field(datetime.date(2024, 1, 1), self.name)})  # type: ignore[arg-type]
+
+    pipeline = Pipeline(
+        [source("crm", returning({"x": 1}))], [Dates(PluginConfig(), CONTEXT)], RecordingWriter()
+    )
+    outcome = await pipeline.process(customer_start_event(external_contact_id="C"))
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, False)
+    assert "mapper 'dates' failed" in outcome.reason
+    assert "not JSON-serialisable" in outcome.reason

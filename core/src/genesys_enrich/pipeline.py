@@ -164,9 +164,13 @@ class Pipeline:
                 if not isinstance(record, Record):
                     msg = f"mapper {mapper.name!r} returned {type(record).__name__}, not a Record"
                     raise TypeError(msg)
+                if problem := _check_fields(record.values_only(), "it"):
+                    raise TypeError(problem)
         except Exception as error:
             reason = f"mapper {mapper.name!r} failed: {type(error).__name__}: {error}"
             return replace(so_far, status=Status.FAILED, reason=reason)
+        # A null is a CRM saying it has no value: nothing is written for it, nor reported.
+        record = Record({name: field for name, field in record.items() if field.value is not None})
         fields = record.values_only()
         if not fields:
             return replace(so_far, reason="the mappers left nothing to write")
@@ -239,15 +243,16 @@ def _as_coroutine(
     return BlockingLookup(source, threads=threads)
 
 
-def _check_fields(found: Any) -> str | None:
+def _check_fields(found: Any, who: str = "lookup") -> str | None:
+    """What is wrong with fields a lookup (or a mapper) returned, if anything."""
     if not isinstance(found, Mapping):
-        return f"lookup returned {type(found).__name__}, expected a mapping of fields or None"
+        return f"{who} returned {type(found).__name__}, expected a mapping of fields or None"
     if not all(isinstance(name, str) for name in found):
-        return "lookup returned a field name that is not a string"
+        return f"{who} returned a field name that is not a string"
     try:
         json.dumps(found, allow_nan=False)
     except (TypeError, ValueError) as error:
-        return f"lookup returned a value that is not JSON-serialisable: {error}"
+        return f"{who} returned a value that is not JSON-serialisable: {error}"
     return None
 
 
