@@ -419,3 +419,13 @@ def test_a_list_setting_given_as_plain_text_is_a_message_not_a_traceback(
     monkeypatch.setenv("GENESYS_ENRICH_PIPELINE__SOURCES", "rest")
     with pytest.raises(ConfigError, match=r"must be JSON, e\.g\. GENESYS_ENRICH_PIPELINE__SOURCES"):
         load_settings()
+
+
+def test_a_password_in_a_plugin_url_is_masked_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database URL's password and a 'passwd' key never show when settings are printed."""
+    monkeypatch.setenv("GENESYS_ENRICH_PLUGINS__SQL__URL", "postgresql://app:hunter2@db/crm")
+    monkeypatch.setenv("GENESYS_ENRICH_PLUGINS__SQL__PASSWD", "pw2")
+    shown = repr(load_settings())
+    assert "hunter2" not in shown
+    assert "pw2" not in shown
+    assert "postgresql://app:**********@db/crm" in shown

@@ -33,10 +33,9 @@ from .models import (
     Status,
     WriteRequest,
 )
+from .retry import RETRYABLE_STATUSES
 
 logger = logging.getLogger(__name__)
-
-_RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class Writer(Protocol):
@@ -216,7 +215,7 @@ class Pipeline:
         except httpx.HTTPStatusError as failure:
             status = failure.response.status_code
             error = f"HTTP {status} from {failure.request.url.host}"
-            return result(SourceStatus.FAILED, error=error, retryable=status in _RETRYABLE_HTTP)
+            return result(SourceStatus.FAILED, error=error, retryable=status in RETRYABLE_STATUSES)
         except httpx.TransportError as failure:
             error = f"{type(failure).__name__} talking to {failure.request.url.host}"
             return result(SourceStatus.FAILED, error=error, retryable=True)

@@ -145,7 +145,8 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     plugins: dict[str, dict[str, Any]] = {}
     """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model.
-    Left out of the repr: until validated, a plugin's API key is a plain string here."""
+    Until each plugin validates its section, an API key here is a plain string: the repr masks
+    values whose key names a credential and the password in any URL."""
 
     @field_validator("plugins", mode="before")
     @classmethod
@@ -211,11 +212,16 @@ def _maybe_json(value: Any) -> Any:
     return value
 
 
-_SECRET_KEY = re.compile(r"(key|secret|password|token|credentials?)$", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"(key|secret|passw(or)?d|pwd|token|credentials?)$", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]*):[^/@\s]*@")
 
 
 def _masked(key: str, value: Any) -> Any:
-    return "**********" if value and _SECRET_KEY.search(key) else value
+    if value and _SECRET_KEY.search(key):
+        return "**********"
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1:**********@", value)
+    return value
 
 
 def settings_file(path: str | Path | None = None) -> Path | None:
