@@ -381,3 +381,21 @@ async def test_a_mapper_producing_values_json_cannot_hold_fails_for_good() -> No
     assert (outcome.status, outcome.retryable) == (Status.FAILED, False)
     assert "mapper 'dates' failed" in outcome.reason
     assert "not JSON-serialisable" in outcome.reason
+
+
+async def test_a_skip_for_nothing_left_names_the_fields_the_mappers_dropped() -> None:
+    """When mappers keep nothing, the reason lists what the sources gave, so the missing
+    [plugins.fields] select entry is easy to spot."""
+
+    class KeepNothing(ContextMapper):
+        name = "keep-nothing"
+
+        def apply(self, record: Record, interaction: Interaction) -> Record:
+            return Record()
+
+    crm = source("crm", returning({"loyaltyPoints": 120, "tier": "Gold"}))
+    pipeline = Pipeline([crm], [KeepNothing(PluginConfig(), CONTEXT)], None)
+    outcome = await pipeline.process(seed_event())
+    assert outcome.reason == (
+        "the mappers left nothing to write (the sources gave: loyaltyPoints, tier)"
+    )

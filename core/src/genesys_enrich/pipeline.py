@@ -155,7 +155,8 @@ class Pipeline:
                 )
             return replace(so_far, reason="no source knows this customer")
 
-        record, conflicts = merge(contributions)
+        merged, conflicts = merge(contributions)
+        record = merged
         so_far = replace(so_far, conflicts=conflicts)
         try:
             for mapper in self.mappers:
@@ -172,7 +173,9 @@ class Pipeline:
         record = Record({name: field for name, field in record.items() if field.value is not None})
         fields = record.values_only()
         if not fields:
-            return replace(so_far, reason="the mappers left nothing to write")
+            found = ", ".join(sorted(merged))
+            reason = f"the mappers left nothing to write (the sources gave: {found})"
+            return replace(so_far, reason=reason)
         so_far = replace(
             so_far,
             fields=fields,
