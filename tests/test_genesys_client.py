@@ -420,6 +420,15 @@ def test_retry_after_is_honoured_as_seconds_or_http_date_and_capped() -> None:
     assert wait() == 3
 
 
+@pytest.mark.parametrize("odd", ["²", "٣", "-5", "1e3", "soon"])
+def test_a_retry_after_that_is_not_ascii_seconds_or_a_date_gets_the_default_wait(odd: str) -> None:
+    """A Retry-After such as ``²`` (a digit to str.isdigit, not to float) waits the default."""
+    policy = RetryPolicy(default_retry_after=2)
+    request = httpx.Request("PATCH", WRITE_URL)
+    headers = [(b"Retry-After", odd.encode())]
+    assert policy.retry_after(httpx.Response(429, headers=headers, request=request)) == 2
+
+
 async def test_a_429_pauses_every_caller_for_its_retry_after(
     http: httpx.AsyncClient, mock: respx.MockRouter
 ) -> None:
