@@ -85,6 +85,36 @@ async def test_a_pause_during_a_wait_sends_the_waiter_behind_it() -> None:
     assert await waiting >= 30
 
 
+class ParkedTime(VirtualTime):
+    """Virtual time whose sleeps never end by themselves: waiters stay queued until cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await asyncio.Event().wait()
+
+
+async def test_waiters_cancelled_before_sending_give_their_slots_back() -> None:
+    """200 queued requests cancelled (their deadline passed) do not make the next one wait."""
+    clock = ParkedTime()
+    limiter = RateLimiter(300, clock=clock)
+    for _ in range(limiter.burst):
+        await limiter.acquire()
+    waiters = [asyncio.ensure_future(limiter.acquire()) for _ in range(200)]
+    await asyncio.sleep(0)
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    clock.slept.clear()
+    following = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0)
+    following.cancel()
+    assert clock.slept == [pytest.approx(60 / 285)]  # one slot's spacing, not 200 slots' worth
+
+
 def test_a_limit_below_one_is_refused() -> None:
     """A non-positive limit is a clear error, not a division by zero."""
     with pytest.raises(ValueError, match="requests per minute must be positive"):

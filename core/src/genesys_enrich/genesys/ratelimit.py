@@ -79,7 +79,11 @@ class RateLimiter:
                     return
                 wait = -self._tokens / self._rate
                 self.waited += wait
-                await self._clock.sleep(wait)
+                try:
+                    await self._clock.sleep(wait)
+                except BaseException:
+                    self._tokens += 1  # cancelled before sending: the slot is someone else's
+                    raise
                 if self._clock.now() >= self._paused_until:
                     return
                 self._tokens += 1  # a 429 arrived while we slept: give the token back, queue again
