@@ -16,7 +16,7 @@ import respx
 import stamina
 from pydantic import SecretStr
 
-from genesys_enrich.errors import GenesysError
+from genesys_enrich.errors import GenesysError, InteractionNotFound
 from genesys_enrich.genesys.auth import TokenProvider
 from genesys_enrich.genesys.client import GenesysClient, WriteLimits, attribute_value
 from genesys_enrich.genesys.ratelimit import RateLimiter
@@ -349,9 +349,29 @@ async def test_404_is_reported_as_not_found(
     """A 404 is not retried and carries its status, so the pipeline can call it skipped."""
     mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
     patch = mock.patch(WRITE_URL).mock(return_value=genesys_error(404, "not.found", "gone"))
-    with pytest.raises(GenesysError) as failure:
+    with pytest.raises(InteractionNotFound) as failure:
         await write(build(http))
     assert (patch.call_count, failure.value.status_code) == (1, 404)
+
+
+@pytest.mark.parametrize("status", [403, 404])
+async def test_a_token_endpoint_refusing_the_path_names_the_login_url(
+    http: httpx.AsyncClient, mock: respx.MockRouter, status: int
+) -> None:
+    """A login URL answering 403/404 is a retryable configuration failure, not an ended call."""
+    mock.post(f"{LOGIN}/oauth/token").mock(return_value=genesys_error(status, "x", "no"))
+    patch = mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
+    with pytest.raises(GenesysError) as failure:
+        await write(build(http))
+    message = str(failure.value)
+    assert not isinstance(failure.value, InteractionNotFound)
+    assert failure.value.retryable
+    assert f"{LOGIN}/oauth/token" in message
+    assert "GENESYS_LOGIN_URL" in message
+    assert "GENESYS_ENVIRONMENT" in message
+    assert "division" not in message
+    assert "not found or has ended" not in message
+    assert not patch.called
 
 
 async def test_retry_after_longer_than_the_deadline_fails_at_once_without_sleeping(

@@ -180,6 +180,19 @@ async def test_refusals_map_to_skipped_and_permanent_failures(crm: FakeCrm) -> N
     assert "correlation id" in refused.reason
 
 
+async def test_a_login_url_answering_404_keeps_the_event_for_retry(crm: FakeCrm) -> None:
+    """A wrong GENESYS_LOGIN_URL (its token path answers 404) fails retryable, not skipped."""
+    with FakeGenesys() as genesys, FakeCrm(api_key=None) as wrong_login:
+        settings = settings_for(genesys, crm)
+        genesys_settings = settings.genesys.model_copy(update={"login_url": wrong_login.url})
+        settings = settings.model_copy(update={"genesys": genesys_settings})
+        async with await Enricher.start(settings) as enricher:
+            outcome = await enricher.process(seed_event())
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert "GENESYS_LOGIN_URL" in outcome.reason
+    assert genesys.writes == []
+
+
 async def test_too_many_attributes_fail_before_any_write() -> None:
     """An oversized write is refused with its reason, and nothing reaches Genesys."""
     with FakeGenesys() as genesys:

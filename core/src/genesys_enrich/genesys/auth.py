@@ -147,6 +147,17 @@ class TokenProvider:
             # fixed (typically a rotated secret not yet deployed). Failing it for good would drop
             # every event of the outage; retryable keeps each one for a Lambda retry or replay.
             return GenesysError(msg, status_code=response.status_code, retryable=True)
+        if response.status_code in (httpx.codes.FORBIDDEN, httpx.codes.NOT_FOUND):
+            region = f" (region {self._region})" if self._region else ""
+            msg = (
+                f"the Genesys token endpoint {self._url}{region} answered "
+                f"{response.status_code} {response.reason_phrase}: this is not a Genesys Cloud "
+                "login URL. Check GENESYS_LOGIN_URL (https://login.<region>, or leave it unset) "
+                "and that GENESYS_ENVIRONMENT names the region the OAuth client was created in."
+            )
+            # Retryable like rejected credentials: the events are sound and will enrich once
+            # the configuration is fixed.
+            return GenesysError(msg, status_code=response.status_code, retryable=True)
         return error_from_response(response, f"fetching a token from {self._url}")
 
 
