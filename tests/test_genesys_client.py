@@ -17,7 +17,7 @@ import stamina
 from pydantic import SecretStr
 
 from genesys_enrich.errors import GenesysError, InteractionNotFound
-from genesys_enrich.genesys.auth import TokenProvider
+from genesys_enrich.genesys.auth import REJECTION_MEMORY, TokenProvider
 from genesys_enrich.genesys.client import GenesysClient, WriteLimits, attribute_value
 from genesys_enrich.genesys.ratelimit import RateLimiter
 from genesys_enrich.genesys.transport import Transport
@@ -246,6 +246,32 @@ async def test_concurrent_callers_share_a_failed_token_request(
     results = await asyncio.gather(*(write(client) for _ in range(32)), return_exceptions=True)
     assert all(isinstance(r, GenesysError) and r.retryable for r in results)
     assert token.call_count == 1
+
+
+async def test_rejected_credentials_are_remembered_for_a_while_then_tried_again(
+    http: httpx.AsyncClient, mock: respx.MockRouter
+) -> None:
+    """Events after a credentials rejection fail with its message and no token request, until
+    the rejection is REJECTION_MEMORY seconds old; then the next one asks again."""
+    token = mock.post(f"{LOGIN}/oauth/token").mock(
+        side_effect=[httpx.Response(400, json={"error": "invalid_client"}), token_response()]
+    )
+    patch = mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
+    clock = Clock()
+    client = build(http, clock=clock)
+    messages = set()
+    for _ in range(20):
+        with pytest.raises(GenesysError) as failure:
+            await write(client)
+        assert failure.value.retryable
+        messages.add(str(failure.value))
+        clock.now += 1
+    assert token.call_count == 1
+    assert len(messages) == 1
+    assert "GENESYS_CLIENT_SECRET" in messages.pop()
+    clock.now += REJECTION_MEMORY - 20
+    await write(client)  # the secret was fixed meanwhile
+    assert (token.call_count, patch.call_count) == (2, 1)
 
 
 @pytest.mark.parametrize("status", [502, 503, 504, 500, 408])
@@ -577,9 +603,11 @@ async def test_a_token_request_cut_short_by_one_callers_deadline_does_not_fail_t
 
     mock.post(f"{LOGIN}/oauth/token").mock(side_effect=refused_then_slow_then_fine)
     mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
-    client = build(http)
+    clock = Clock()
+    client = build(http, clock=clock)
     with pytest.raises(GenesysError, match="GENESYS_CLIENT_SECRET"):
         await write(client)  # an earlier failure, since fixed
+    clock.now += REJECTION_MEMORY  # and no longer remembered
     hurried = asyncio.ensure_future(write(client, deadline=time.monotonic() + 0.05))
     await asyncio.sleep(0.01)  # the hurried caller holds the fetch
     patient = asyncio.ensure_future(write(client))
