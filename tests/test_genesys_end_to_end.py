@@ -240,8 +240,9 @@ async def test_a_deadline_too_close_for_the_retry_after_fails_retryable_at_once(
     assert genesys.statuses[429] == 1  # given up on the first answer, not cut off mid-wait
 
 
-async def test_a_429_storm_is_absorbed_by_the_rate_limiter() -> None:
-    """1,000 events at once against a 300-a-minute Genesys: under 2% 429s and nothing failed.
+async def test_a_1000_event_burst_is_paced_under_the_limit() -> None:
+    """1,000 events at once against a 300-a-minute Genesys: the limiter's pacing keeps 429s
+    under 2%, and nothing failed.
 
     Time runs 40 times faster for the fake and the client's limiter alike, so the 3.5 minutes
     of traffic take about 5 seconds.
@@ -258,6 +259,28 @@ async def test_a_429_storm_is_absorbed_by_the_rate_limiter() -> None:
     assert genesys.statuses[429] < 0.02 * len(genesys.requests)
     assert len(genesys.writes) == 1000
     assert held > 60  # the burst was more than the limit: the limiter, not luck, kept it under
+
+
+async def test_a_429_storm_from_a_tighter_limit_than_configured_loses_no_event() -> None:
+    """Genesys allowing less than the configured rate answers many 429s; every event enriches.
+
+    The client paces for 300 a minute while the fake allows 10 every 5 seconds (another process
+    sharing the OAuth client's budget), so the 429s really happen and each pauses every caller.
+    """
+    stamina.set_testing(True, attempts=20, cap=True)  # the client's own attempts apply
+    clock = ScaledClock(40)
+    with FakeGenesys(rate_limit=10, rate_window=5, clock=clock.now) as genesys:
+        # Retry-After waits run on the scaled clock, the write's timeout in real seconds: let
+        # the timeout hold a full 30 s wait, which takes 0.75 s here.
+        settings = static_settings(
+            genesys, requests_per_minute=300, retry_attempts=20, timeout_seconds=120
+        )
+        async with await start(settings, clock=clock) as enricher:
+            outcomes = await run_all(enricher, [seed_event() for _ in range(300)])
+    assert statuses(outcomes) == {Status.ENRICHED: 300}
+    assert len(genesys.writes) == 300
+    assert genesys.statuses[429] > 0
+    assert len(genesys.requests) == 300 + 1 + genesys.statuses[429]  # one retry per 429
 
 
 @pytest.mark.parametrize("environment", ["mypurecloud.moon", "eu-north-9"])
