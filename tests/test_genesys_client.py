@@ -432,6 +432,25 @@ async def test_retry_after_longer_than_the_deadline_fails_at_once_without_sleepi
     assert "30 s (Retry-After)" in str(failure.value)
 
 
+async def test_a_rate_limit_pause_longer_than_the_deadline_fails_before_waiting(
+    http: httpx.AsyncClient, mock: respx.MockRouter
+) -> None:
+    """Requests held 30 s by an earlier 429, with 1 s left, fail retryable at once, unsent."""
+    mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
+    patch = mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
+    time_ = FakeTime()
+    limiter = RateLimiter(1e6, clock=time_)
+    client = build(http, limiter=limiter)
+    await write(client)
+    limiter.pause(30)
+    with pytest.raises(GenesysError) as failure:
+        await write(client, deadline=time.monotonic() + 1.0)
+    assert failure.value.retryable
+    assert "no time left before the deadline" in str(failure.value)
+    assert "rate limit would hold the request 30 s" in str(failure.value)
+    assert (patch.call_count, time_.slept) == (1, [])
+
+
 async def test_a_hung_request_is_cut_at_the_deadline(
     http: httpx.AsyncClient, mock: respx.MockRouter
 ) -> None:
