@@ -3,8 +3,10 @@
 ``POST https://login.<region>/oauth/token`` with HTTP Basic auth and
 ``grant_type=client_credentials``, as Genesys Cloud documents it. The token is kept until a margin
 before its ``expires_in`` runs out; concurrent callers on a cold (or expired) cache share one
-request, and share its failure too; a token Genesys rejects (401) is dropped so the next caller
-fetches a new one. Token requests go through the same :class:`~.transport.Transport` as writes:
+request, and share its failure too. A rejection of the credentials is remembered for
+:data:`REJECTION_MEMORY` seconds, during which callers fail at once with its message instead of
+asking again. A token Genesys rejects on a write (401) is dropped so the next caller fetches a new
+one. Token requests go through the same :class:`~.transport.Transport` as writes:
 rate limited, 429/5xx/transport errors retried, bound by the caller's deadline.
 """
 
