@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -15,9 +16,10 @@ import pytest
 import respx
 import stamina
 from pydantic import SecretStr
+from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
-from genesys_enrich.errors import GenesysError
-from genesys_enrich.genesys.auth import TokenProvider
+from genesys_enrich.errors import GenesysError, InteractionNotFound
+from genesys_enrich.genesys.auth import REJECTION_MEMORY, TokenProvider
 from genesys_enrich.genesys.client import GenesysClient, WriteLimits, attribute_value
 from genesys_enrich.genesys.ratelimit import RateLimiter
 from genesys_enrich.genesys.transport import Transport
@@ -74,6 +76,18 @@ class FakeTime:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.t += seconds
+
+
+@contextlib.contextmanager
+def record_retries() -> Iterator[list[RetryDetails]]:
+    """Every retry stamina schedules while the block runs (its wait included)."""
+    scheduled: list[RetryDetails] = []
+    hooks = get_on_retry_hooks()
+    set_on_retry_hooks([*hooks, scheduled.append])
+    try:
+        yield scheduled
+    finally:
+        set_on_retry_hooks(list(hooks))
 
 
 @pytest.fixture
@@ -248,6 +262,32 @@ async def test_concurrent_callers_share_a_failed_token_request(
     assert token.call_count == 1
 
 
+async def test_rejected_credentials_are_remembered_for_a_while_then_tried_again(
+    http: httpx.AsyncClient, mock: respx.MockRouter
+) -> None:
+    """Events after a credentials rejection fail with its message and no token request, until
+    the rejection is REJECTION_MEMORY seconds old; then the next one asks again."""
+    token = mock.post(f"{LOGIN}/oauth/token").mock(
+        side_effect=[httpx.Response(400, json={"error": "invalid_client"}), token_response()]
+    )
+    patch = mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
+    clock = Clock()
+    client = build(http, clock=clock)
+    messages = set()
+    for _ in range(20):
+        with pytest.raises(GenesysError) as failure:
+            await write(client)
+        assert failure.value.retryable
+        messages.add(str(failure.value))
+        clock.now += 1
+    assert token.call_count == 1
+    assert len(messages) == 1
+    assert "GENESYS_CLIENT_SECRET" in messages.pop()
+    clock.now += REJECTION_MEMORY - 20
+    await write(client)  # the secret was fixed meanwhile
+    assert (token.call_count, patch.call_count) == (2, 1)
+
+
 @pytest.mark.parametrize("status", [502, 503, 504, 500, 408])
 async def test_server_errors_are_retried_until_success(
     http: httpx.AsyncClient, mock: respx.MockRouter, status: int
@@ -349,47 +389,87 @@ async def test_404_is_reported_as_not_found(
     """A 404 is not retried and carries its status, so the pipeline can call it skipped."""
     mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
     patch = mock.patch(WRITE_URL).mock(return_value=genesys_error(404, "not.found", "gone"))
-    with pytest.raises(GenesysError) as failure:
+    with pytest.raises(InteractionNotFound) as failure:
         await write(build(http))
     assert (patch.call_count, failure.value.status_code) == (1, 404)
+
+
+@pytest.mark.parametrize("status", [403, 404])
+async def test_a_token_endpoint_refusing_the_path_names_the_login_url(
+    http: httpx.AsyncClient, mock: respx.MockRouter, status: int
+) -> None:
+    """A login URL answering 403/404 is a retryable configuration failure, not an ended call."""
+    mock.post(f"{LOGIN}/oauth/token").mock(return_value=genesys_error(status, "x", "no"))
+    patch = mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
+    with pytest.raises(GenesysError) as failure:
+        await write(build(http))
+    message = str(failure.value)
+    assert not isinstance(failure.value, InteractionNotFound)
+    assert failure.value.retryable
+    assert f"{LOGIN}/oauth/token" in message
+    assert "GENESYS_LOGIN_URL" in message
+    assert "GENESYS_ENVIRONMENT" in message
+    assert "division" not in message
+    assert "not found or has ended" not in message
+    assert not patch.called
 
 
 async def test_retry_after_longer_than_the_deadline_fails_at_once_without_sleeping(
     http: httpx.AsyncClient, mock: respx.MockRouter
 ) -> None:
     """A 429 asking for 30 s with 1 s left ends the write now, retryable, rather than sleeping."""
-    stamina.set_testing(False)  # real waits: the point is that none happens
     mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
     patch = mock.patch(WRITE_URL).mock(
         return_value=genesys_error(429, "too.many.requests", "slow", **{"Retry-After": "30"})
     )
     policy = RetryPolicy(max_retry_after=60)
-    started = time.monotonic()
-    with pytest.raises(GenesysError) as failure:
-        await write(build(http, policy=policy), deadline=started + 1.0)
-    assert time.monotonic() - started < 0.5
+    with record_retries() as scheduled, pytest.raises(GenesysError) as failure:
+        await write(build(http, policy=policy), deadline=time.monotonic() + 1.0)
+    assert scheduled == []  # no wait was begun
     assert patch.call_count == 1
     assert failure.value.retryable
     assert "deadline" in str(failure.value)
     assert "30 s (Retry-After)" in str(failure.value)
 
 
+async def test_a_rate_limit_pause_longer_than_the_deadline_fails_before_waiting(
+    http: httpx.AsyncClient, mock: respx.MockRouter
+) -> None:
+    """Requests held 30 s by an earlier 429, with 1 s left, fail retryable at once, unsent."""
+    mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
+    patch = mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
+    time_ = FakeTime()
+    limiter = RateLimiter(1e6, clock=time_)
+    client = build(http, limiter=limiter)
+    await write(client)
+    limiter.pause(30)
+    with pytest.raises(GenesysError) as failure:
+        await write(client, deadline=time.monotonic() + 1.0)
+    assert failure.value.retryable
+    assert "no time left before the deadline" in str(failure.value)
+    assert "rate limit would hold the request 30 s" in str(failure.value)
+    assert (patch.call_count, time_.slept) == (1, [])
+
+
 async def test_a_hung_request_is_cut_at_the_deadline(
     http: httpx.AsyncClient, mock: respx.MockRouter
 ) -> None:
-    """A Genesys that never answers costs no more than the deadline, then fails retryable."""
-    stamina.set_testing(False)
+    """A Genesys that never answers is abandoned at the deadline, and the write fails retryable."""
+    abandoned = []
 
     async def hang(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(30)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            abandoned.append(request)
+            raise
         return httpx.Response(202)
 
     mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
     mock.patch(WRITE_URL).mock(side_effect=hang)
-    started = time.monotonic()
     with pytest.raises(GenesysError) as failure:
-        await write(build(http), deadline=started + 0.3)
-    assert time.monotonic() - started < 1.0
+        await write(build(http), deadline=time.monotonic() + 0.3)
+    assert len(abandoned) == 1  # cut off while waiting for the answer, not answered late
     assert failure.value.retryable
     assert "no time left before the deadline" in str(failure.value)
 
@@ -418,6 +498,15 @@ def test_retry_after_is_honoured_as_seconds_or_http_date_and_capped() -> None:
     assert 10 <= wait(**{"Retry-After": in_12_s}) <= 12
     assert wait(**{"Retry-After": "3600"}) == 20
     assert wait() == 3
+
+
+@pytest.mark.parametrize("odd", ["²", "٣", "-5", "1e3", "soon"])
+def test_a_retry_after_that_is_not_ascii_seconds_or_a_date_gets_the_default_wait(odd: str) -> None:
+    """A Retry-After such as ``²`` (a digit to str.isdigit, not to float) waits the default."""
+    policy = RetryPolicy(default_retry_after=2)
+    request = httpx.Request("PATCH", WRITE_URL)
+    headers = [(b"Retry-After", odd.encode())]
+    assert policy.retry_after(httpx.Response(429, headers=headers, request=request)) == 2
 
 
 async def test_a_429_pauses_every_caller_for_its_retry_after(
@@ -548,9 +637,11 @@ async def test_a_token_request_cut_short_by_one_callers_deadline_does_not_fail_t
 
     mock.post(f"{LOGIN}/oauth/token").mock(side_effect=refused_then_slow_then_fine)
     mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
-    client = build(http)
+    clock = Clock()
+    client = build(http, clock=clock)
     with pytest.raises(GenesysError, match="GENESYS_CLIENT_SECRET"):
         await write(client)  # an earlier failure, since fixed
+    clock.now += REJECTION_MEMORY  # and no longer remembered
     hurried = asyncio.ensure_future(write(client, deadline=time.monotonic() + 0.05))
     await asyncio.sleep(0.01)  # the hurried caller holds the fetch
     patient = asyncio.ensure_future(write(client))

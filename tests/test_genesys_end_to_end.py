@@ -15,6 +15,7 @@ import stamina
 
 from genesys_enrich import CrmSource, hookimpl
 from genesys_enrich.app import Enricher
+from genesys_enrich.genesys.auth import TokenProvider
 from genesys_enrich.models import Interaction, JSONValue, Outcome, Status
 from genesys_enrich.settings import Settings
 from genesys_enrich.testing import (
@@ -26,6 +27,7 @@ from genesys_enrich.testing import (
     seed_event,
     settings_for,
 )
+from genesys_enrich.testing.fake_genesys import ManualClock
 
 
 class Static(CrmSource):
@@ -66,6 +68,22 @@ async def run_all(enricher: Enricher, events: list[Any], concurrency: int = 16) 
             return await enricher.process(event)
 
     return await asyncio.gather(*(one(event) for event in events))
+
+
+def share_clock_with_tokens(enricher: Enricher, clock: ManualClock) -> None:
+    """Give the client's token provider the test's clock, so token expiry follows it too."""
+    client = enricher.genesys
+    assert client is not None
+    settings = enricher.settings.genesys
+    assert settings.client_id is not None
+    assert settings.client_secret is not None
+    client.tokens = TokenProvider(
+        client.transport,
+        login_url=settings.login_base_url,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        clock=clock.now,
+    )
 
 
 def statuses(outcomes: list[Outcome]) -> Counter[Status]:
@@ -117,17 +135,15 @@ async def test_token_endpoint_outages_are_retried() -> None:
 
 
 async def test_a_retry_after_http_date_is_honoured() -> None:
-    """A 429 whose Retry-After is an HTTP date three seconds ahead holds requests that long."""
-    clock = ScaledClock(100)  # the client's rate limiter waits 100 times faster
+    """A 429 whose Retry-After is an HTTP date five seconds ahead holds the retry that long."""
+    clock = ManualClock()  # the client's rate limiter records its waits instead of waiting
     with FakeGenesys() as genesys:
-        in_2_s = email.utils.formatdate(time.time() + 3, usegmt=True)
-        genesys.fail_next(429, on="api", retry_after=in_2_s)
+        in_5_s = email.utils.formatdate(time.time() + 5, usegmt=True)
+        genesys.fail_next(429, on="api", retry_after=in_5_s)
         async with await start(static_settings(genesys), clock=clock) as enricher:
             outcome = await enricher.process(seed_event())
-            assert enricher.genesys is not None
-            waited = enricher.genesys.transport.limiter.waited
     assert outcome.status is Status.ENRICHED
-    assert 1.5 <= waited <= 3  # a date has one-second resolution; the rest is scaled run time
+    assert 3.5 < max(clock.slept) <= 5  # an HTTP date has one-second resolution
 
 
 async def test_a_token_revoked_in_the_middle_of_a_500_event_run_loses_nothing() -> None:
@@ -141,21 +157,29 @@ async def test_a_token_revoked_in_the_middle_of_a_500_event_run_loses_nothing() 
 
 
 async def test_tokens_that_expire_during_a_run_are_renewed_before_they_lapse() -> None:
-    """Short-lived tokens are replaced ahead of expiry: a 500-event run sees no 401."""
-    with FakeGenesys(token_lifetime=1.5) as genesys:  # renewed 0.75 s before it lapses
-        async with await start(static_settings(genesys)) as enricher:
-            outcomes = await run_all(enricher, [seed_event() for _ in range(500)])
-    assert statuses(outcomes) == {Status.ENRICHED: 500}
-    assert len(genesys.token_requests) >= 2
+    """Tokens are replaced ahead of expiry: three batches, each past the renewal point of the
+    token before, cost three token requests and no 401."""
+    clock = ManualClock()
+    with FakeGenesys(token_lifetime=600, clock=clock.now) as genesys:  # renewed after 300 s
+        settings = static_settings(genesys, requests_per_minute=1e6)
+        async with await start(settings, clock=clock) as enricher:
+            share_clock_with_tokens(enricher, clock)
+            outcomes = []
+            for _ in range(3):
+                outcomes += await run_all(enricher, [seed_event() for _ in range(100)])
+                clock.advance(301)  # past the renewal point, short of the expiry
+    assert statuses(outcomes) == {Status.ENRICHED: 300}
+    assert len(genesys.token_requests) == 3
     assert genesys.statuses[401] == 0
 
 
 async def test_a_token_expiring_earlier_than_announced_is_replaced_on_its_401() -> None:
     """A token Genesys drops before its announced expiry costs one 401 and a new token."""
-    with FakeGenesys(token_lifetime=0.2, reported_lifetime=86_400) as genesys:
+    clock = ManualClock()
+    with FakeGenesys(token_lifetime=0.2, reported_lifetime=86_400, clock=clock.now) as genesys:
         async with await start(static_settings(genesys)) as enricher:
             first = await enricher.process(seed_event())
-            await asyncio.sleep(0.3)
+            clock.advance(0.3)
             second = await enricher.process(seed_event())
     assert (first.status, second.status) == (Status.ENRICHED, Status.ENRICHED)
     assert genesys.statuses[401] == 1
@@ -180,6 +204,19 @@ async def test_refusals_map_to_skipped_and_permanent_failures(crm: FakeCrm) -> N
     assert "correlation id" in refused.reason
 
 
+async def test_a_login_url_answering_404_keeps_the_event_for_retry(crm: FakeCrm) -> None:
+    """A wrong GENESYS_LOGIN_URL (its token path answers 404) fails retryable, not skipped."""
+    with FakeGenesys() as genesys, FakeCrm(api_key=None) as wrong_login:
+        settings = settings_for(genesys, crm)
+        genesys_settings = settings.genesys.model_copy(update={"login_url": wrong_login.url})
+        settings = settings.model_copy(update={"genesys": genesys_settings})
+        async with await Enricher.start(settings) as enricher:
+            outcome = await enricher.process(seed_event())
+    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert "GENESYS_LOGIN_URL" in outcome.reason
+    assert genesys.writes == []
+
+
 async def test_too_many_attributes_fail_before_any_write() -> None:
     """An oversized write is refused with its reason, and nothing reaches Genesys."""
     with FakeGenesys() as genesys:
@@ -195,16 +232,17 @@ async def test_a_deadline_too_close_for_the_retry_after_fails_retryable_at_once(
     with FakeGenesys() as genesys:
         genesys.fail_next(429, on="api", retry_after="30", times=5)
         async with await start(static_settings(genesys)) as enricher:
-            started = time.monotonic()
-            outcome = await enricher.process(seed_event(), deadline=started + 0.5)
-            elapsed = time.monotonic() - started
+            outcome = await enricher.process(seed_event(), deadline=time.monotonic() + 0.5)
     assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert "the next retry would wait 30 s (Retry-After)" in outcome.reason
     assert "deadline" in outcome.reason
-    assert elapsed < 0.5
+    assert len(genesys.writes) == 0
+    assert genesys.statuses[429] == 1  # given up on the first answer, not cut off mid-wait
 
 
-async def test_a_429_storm_is_absorbed_by_the_rate_limiter() -> None:
-    """1,000 events at once against a 300-a-minute Genesys: under 2% 429s and nothing failed.
+async def test_a_1000_event_burst_is_paced_under_the_limit() -> None:
+    """1,000 events at once against a 300-a-minute Genesys: the limiter's pacing keeps 429s
+    under 2%, and nothing failed.
 
     Time runs 40 times faster for the fake and the client's limiter alike, so the 3.5 minutes
     of traffic take about 5 seconds.
@@ -221,6 +259,28 @@ async def test_a_429_storm_is_absorbed_by_the_rate_limiter() -> None:
     assert genesys.statuses[429] < 0.02 * len(genesys.requests)
     assert len(genesys.writes) == 1000
     assert held > 60  # the burst was more than the limit: the limiter, not luck, kept it under
+
+
+async def test_a_429_storm_from_a_tighter_limit_than_configured_loses_no_event() -> None:
+    """Genesys allowing less than the configured rate answers many 429s; every event enriches.
+
+    The client paces for 300 a minute while the fake allows 10 every 5 seconds (another process
+    sharing the OAuth client's budget), so the 429s really happen and each pauses every caller.
+    """
+    stamina.set_testing(True, attempts=20, cap=True)  # the client's own attempts apply
+    clock = ScaledClock(40)
+    with FakeGenesys(rate_limit=10, rate_window=5, clock=clock.now) as genesys:
+        # Retry-After waits run on the scaled clock, the write's timeout in real seconds: let
+        # the timeout hold a full 30 s wait, which takes 0.75 s here.
+        settings = static_settings(
+            genesys, requests_per_minute=300, retry_attempts=20, timeout_seconds=120
+        )
+        async with await start(settings, clock=clock) as enricher:
+            outcomes = await run_all(enricher, [seed_event() for _ in range(300)])
+    assert statuses(outcomes) == {Status.ENRICHED: 300}
+    assert len(genesys.writes) == 300
+    assert genesys.statuses[429] > 0
+    assert len(genesys.requests) == 300 + 1 + genesys.statuses[429]  # one retry per 429
 
 
 @pytest.mark.parametrize("environment", ["mypurecloud.moon", "eu-north-9"])

@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from genesys_enrich.genesys.ratelimit import RateLimiter
+from genesys_enrich.genesys.ratelimit import NoTimeToWait, RateLimiter
 
 
 class VirtualTime:
@@ -83,6 +83,56 @@ async def test_a_pause_during_a_wait_sends_the_waiter_behind_it() -> None:
     await asyncio.sleep(0)  # the waiter takes its slot and starts sleeping
     limiter.pause(30)
     assert await waiting >= 30
+
+
+class ParkedTime(VirtualTime):
+    """Virtual time whose sleeps never end by themselves: waiters stay queued until cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await asyncio.Event().wait()
+
+
+async def test_waiters_cancelled_before_sending_give_their_slots_back() -> None:
+    """200 queued requests cancelled (their deadline passed) do not make the next one wait."""
+    clock = ParkedTime()
+    limiter = RateLimiter(300, clock=clock)
+    for _ in range(limiter.burst):
+        await limiter.acquire()
+    waiters = [asyncio.ensure_future(limiter.acquire()) for _ in range(200)]
+    await asyncio.sleep(0)
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    clock.slept.clear()
+    following = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0)
+    following.cancel()
+    assert clock.slept == [pytest.approx(60 / 285)]  # one slot's spacing, not 200 slots' worth
+
+
+async def test_a_wait_past_the_callers_time_is_refused_at_once_and_costs_nothing() -> None:
+    """A caller with less time left than its wait (the pace or a pause) is refused without
+    sleeping, and its slot stays free for the next caller."""
+    clock = ParkedTime()
+    limiter = RateLimiter(300, clock=clock)
+    for _ in range(limiter.burst):
+        await limiter.acquire()
+    with pytest.raises(NoTimeToWait, match="the pace"):
+        await limiter.acquire(within=0.1)  # the next slot is 60/285 s away
+    limiter.pause(30)
+    with pytest.raises(NoTimeToWait, match=r"30 s \(a 429's Retry-After\) with 5 s left"):
+        await limiter.acquire(within=5)
+    assert clock.slept == []
+    clock.t += 30
+    following = asyncio.ensure_future(limiter.acquire(within=1))
+    await asyncio.sleep(0)
+    following.cancel()
+    assert clock.slept == [pytest.approx(60 / 285)]  # the refused callers took no slot
 
 
 def test_a_limit_below_one_is_refused() -> None:

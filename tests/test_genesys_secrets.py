@@ -111,7 +111,11 @@ async def test_no_failure_mode_leaks_a_secret_token_or_key(
         with FakeGenesys(
             client_secret=CLIENT_SECRET, missing={ended}, forbidden={forbidden}, clock=fast.now
         ) as genesys:
-            settings = with_genesys(settings_for(genesys, crm), read_timeout_seconds=0.1)
+            # The limiter's pauses run on the fast clock, deadlines in real seconds: a 60 s
+            # timeout lets events wait out the 30 s pause a scenario leaves (30 ms here).
+            settings = with_genesys(
+                settings_for(genesys, crm), read_timeout_seconds=0.1, timeout_seconds=60
+            )
             async with await Enricher.start(settings, clock=fast) as enricher:
                 # (fault to inject, deadline, words the outcome's reason must hold)
                 scenarios: list[tuple[Callable[[], object], Callable[[], Any], str]] = [

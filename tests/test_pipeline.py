@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from genesys_enrich import ContextMapper, CrmSource, Field, Interaction, Record, SourceError
-from genesys_enrich.errors import GenesysError
+from genesys_enrich.errors import GenesysError, InteractionNotFound
 from genesys_enrich.extensions import PluginConfig, PluginContext
 from genesys_enrich.models import SourceStatus, Status, WriteRequest
 from genesys_enrich.pipeline import Pipeline
@@ -254,7 +254,7 @@ async def test_mappers_that_drop_everything_skip_the_write() -> None:
 async def test_genesys_404_is_a_skip_and_other_errors_keep_their_retryability() -> None:
     """An ended conversation is skipped; a 503 fails retryable; a 400 fails for good."""
     crm = source("crm", returning({"x": 1}))
-    ended = GenesysError("gone", status_code=404)
+    ended = InteractionNotFound("gone", status_code=404)
     busy = GenesysError("Genesys answered 503", status_code=503, retryable=True)
     bad = GenesysError("Genesys answered 400 bad.request", status_code=400)
     results = [

@@ -47,3 +47,11 @@ class GenesysError(EnrichError):
         self.status_code = status_code
         self.retryable = retryable
         self.correlation_id = correlation_id
+
+
+class InteractionNotFound(GenesysError):
+    """Genesys answered 404 to a write: the interaction does not exist or has ended.
+
+    Only a write raises it, so a 404 from anywhere else (a wrong login URL's token endpoint) is
+    never mistaken for an event with nothing left to enrich.
+    """

@@ -18,7 +18,7 @@ from typing import Any, Protocol, cast
 import httpx
 
 from .blocking import BlockingLookup
-from .errors import EventError, GenesysError, SourceError
+from .errors import EventError, GenesysError, InteractionNotFound, SourceError
 from .events import CUSTOMER_START, NotHandled, parse_event
 from .extensions import ContextMapper, CrmSource
 from .genesys.client import write_request
@@ -186,7 +186,7 @@ class Pipeline:
             try:
                 await self.writer.write(interaction, fields, deadline=deadline)
             except GenesysError as error:
-                if error.status_code == httpx.codes.NOT_FOUND:
+                if isinstance(error, InteractionNotFound):
                     return replace(so_far, reason="interaction not found or ended")
                 return replace(
                     so_far, status=Status.FAILED, reason=str(error), retryable=error.retryable

@@ -51,11 +51,12 @@ def raise_for_retry(response: httpx.Response) -> httpx.Response:
 
 
 def retry_after_seconds(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: an integer, or an HTTP date."""
+    """Seconds to wait from a ``Retry-After`` header: ASCII digits, or an HTTP date; ``None`` for
+    anything else (``str.isdigit`` alone would let ``"²"`` or ``"٣"`` through)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -3,8 +3,10 @@
 ``POST https://login.<region>/oauth/token`` with HTTP Basic auth and
 ``grant_type=client_credentials``, as Genesys Cloud documents it. The token is kept until a margin
 before its ``expires_in`` runs out; concurrent callers on a cold (or expired) cache share one
-request, and share its failure too; a token Genesys rejects (401) is dropped so the next caller
-fetches a new one. Token requests go through the same :class:`~.transport.Transport` as writes:
+request, and share its failure too. A rejection of the credentials is remembered for
+:data:`REJECTION_MEMORY` seconds, during which callers fail at once with its message instead of
+asking again. A token Genesys rejects on a write (401) is dropped so the next caller fetches a new
+one. Token requests go through the same :class:`~.transport.Transport` as writes:
 rate limited, 429/5xx/transport errors retried, bound by the caller's deadline.
 """
 
@@ -25,6 +27,9 @@ from .transport import Transport
 
 _REJECTED_CLIENT = frozenset({"invalid_client", "unauthorized_client"})
 
+REJECTION_MEMORY = 30.0
+"""Seconds a credentials rejection is remembered: events fail fast with its message meanwhile."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Token:
@@ -40,6 +45,9 @@ class TokenProvider:
         login_url: ``https://login.<region>``.
         region: the Genesys Cloud region domain, named in error messages.
         refresh_margin: seconds before expiry to fetch a new token (at most half its lifetime).
+        rejection_memory: seconds a rejection of the credentials (``invalid_client``,
+            ``unauthorized_client``, 401) is remembered; until then every caller gets the same
+            failure without a token request, then the next caller asks again.
         clock: ``time.monotonic``; tests pass another.
     """
 
@@ -52,6 +60,7 @@ class TokenProvider:
         client_secret: SecretStr,
         region: str | None = None,
         refresh_margin: float = 300.0,
+        rejection_memory: float = REJECTION_MEMORY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
@@ -60,6 +69,8 @@ class TokenProvider:
         self._client_secret = client_secret
         self._region = region
         self._margin = refresh_margin
+        self._rejection_memory = rejection_memory
+        self._rejected: tuple[float, GenesysError] | None = None  # (until, failure)
         self._clock = clock
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
@@ -90,6 +101,8 @@ class TokenProvider:
             if self._fetches_ended != seen and self._last_failure is not None:
                 # A fetch failed while this caller waited: share its answer instead of asking again.
                 raise _copy(self._last_failure)
+            if self._rejected is not None and self._clock() < self._rejected[0]:
+                raise _copy(self._rejected[1])  # the credentials were refused moments ago
             self._last_failure = None  # a fetch cut short by its caller's deadline shares nothing
             try:
                 token = self._token = await self._fetch(deadline)
@@ -117,7 +130,10 @@ class TokenProvider:
             headers={"Accept": "application/json"},
         )
         if response.status_code != httpx.codes.OK:
-            raise self._token_error(response)
+            error, rejected = self._token_error(response)
+            if rejected:
+                self._rejected = (self._clock() + self._rejection_memory, error)
+            raise error
         try:
             body = response.json()
             value = SecretStr(str(body["access_token"]))
@@ -128,7 +144,8 @@ class TokenProvider:
         margin = min(self._margin, lifetime / 2)
         return _Token(value=value, refresh_at=self._clock() + lifetime - margin)
 
-    def _token_error(self, response: httpx.Response) -> GenesysError:
+    def _token_error(self, response: httpx.Response) -> tuple[GenesysError, bool]:
+        """The failure to raise, and whether it is a rejection of the credentials."""
         try:
             body = response.json()
             code = body.get("error") if isinstance(body, dict) else None
@@ -146,8 +163,19 @@ class TokenProvider:
             # Retryable on purpose: the event is sound and will enrich once the credentials are
             # fixed (typically a rotated secret not yet deployed). Failing it for good would drop
             # every event of the outage; retryable keeps each one for a Lambda retry or replay.
-            return GenesysError(msg, status_code=response.status_code, retryable=True)
-        return error_from_response(response, f"fetching a token from {self._url}")
+            return GenesysError(msg, status_code=response.status_code, retryable=True), True
+        if response.status_code in (httpx.codes.FORBIDDEN, httpx.codes.NOT_FOUND):
+            region = f" (region {self._region})" if self._region else ""
+            msg = (
+                f"the Genesys token endpoint {self._url}{region} answered "
+                f"{response.status_code} {response.reason_phrase}: this is not a Genesys Cloud "
+                "login URL. Check GENESYS_LOGIN_URL (https://login.<region>, or leave it unset) "
+                "and that GENESYS_ENVIRONMENT names the region the OAuth client was created in."
+            )
+            # Retryable like rejected credentials: the events are sound and will enrich once
+            # the configuration is fixed.
+            return GenesysError(msg, status_code=response.status_code, retryable=True), False
+        return error_from_response(response, f"fetching a token from {self._url}"), False
 
 
 def _copy(error: GenesysError) -> GenesysError:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from genesys_enrich.errors import GenesysError
+from genesys_enrich.errors import GenesysError, InteractionNotFound
 from genesys_enrich.models import Interaction, JSONValue, WriteRequest, WriteTarget
 
 from .auth import TokenProvider
@@ -129,9 +129,11 @@ class GenesysClient:
                 ``timeout`` applies when it is sooner.
 
         Raises:
+            InteractionNotFound: Genesys answered the write 404: the interaction ended or never
+                existed.
             GenesysError: the write was refused or could not be made. ``status_code`` is Genesys'
-                answer (404: the interaction ended), ``retryable`` whether trying the event again
-                later may help; the message carries Genesys' code, message and correlation id.
+                answer, ``retryable`` whether trying the event again later may help; the message
+                carries Genesys' code, message and correlation id.
         """
         self._check_loop()
         request = write_request(interaction, fields)
@@ -150,6 +152,10 @@ class GenesysClient:
         if response.is_success:
             return request
         error = error_from_response(response, doing, client_id=self._client_id)
+        if response.status_code == httpx.codes.NOT_FOUND:
+            raise InteractionNotFound(
+                str(error), status_code=error.status_code, correlation_id=error.correlation_id
+            )
         if response.status_code == httpx.codes.UNAUTHORIZED:
             # A token Genesys issued moments ago was refused: the client or its org is being
             # changed. Keep the event for a retry rather than lose it.

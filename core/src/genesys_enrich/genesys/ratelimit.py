@@ -34,6 +34,23 @@ class MonotonicClock:
         await asyncio.sleep(seconds)
 
 
+class NoTimeToWait(Exception):
+    """The limiter would hold a request past its caller's deadline."""
+
+    def __init__(self, wait: float, left: float, why: str) -> None:
+        super().__init__(
+            f"the rate limit would hold the request {wait:.3g} s ({why}) with {max(left, 0):.3g} s "
+            "left before the deadline"
+        )
+        self.wait = wait
+        self.left = left
+
+
+def _refuse_past(now: float, wait: float, limit: float | None, *, why: str) -> None:
+    if limit is not None and now + wait > limit:
+        raise NoTimeToWait(wait, limit - now, why)
+
+
 class RateLimiter:
     """At most ``per_minute`` requests in any minute, with a small burst for quiet processes.
 
@@ -64,14 +81,26 @@ class RateLimiter:
     def __repr__(self) -> str:
         return f"RateLimiter(per_minute={self.per_minute}, burst={self.burst})"
 
-    async def acquire(self) -> None:
-        """Wait until one more request may be sent, then count it."""
+    async def acquire(self, *, within: float | None = None) -> None:
+        """Wait until one more request may be sent, then count it.
+
+        Args:
+            within: the seconds the caller has left; a wait that would end later is not begun.
+
+        Raises:
+            NoTimeToWait: the wait would outlast ``within``; nothing was counted.
+        """
+        limit = None if within is None else self._clock.now() + within
         while True:
             now = self._clock.now()
             self._refill(now)
             if now < self._paused_until:
                 wait = self._paused_until - now
+                _refuse_past(now, wait, limit, why="a 429's Retry-After")
             else:
+                if self._tokens < 1:
+                    owed = (1 - self._tokens) / self._rate
+                    _refuse_past(now, owed, limit, why="the pace")
                 # Take the token now, even if it is owed: later callers queue behind this one
                 # instead of all waking at the same instant.
                 self._tokens -= 1
@@ -79,7 +108,11 @@ class RateLimiter:
                     return
                 wait = -self._tokens / self._rate
                 self.waited += wait
-                await self._clock.sleep(wait)
+                try:
+                    await self._clock.sleep(wait)
+                except BaseException:
+                    self._tokens += 1  # cancelled before sending: the slot is someone else's
+                    raise
                 if self._clock.now() >= self._paused_until:
                     return
                 self._tokens += 1  # a 429 arrived while we slept: give the token back, queue again

@@ -23,7 +23,7 @@ from genesys_enrich.retry import (
 )
 
 from .errors import error_from_response
-from .ratelimit import RateLimiter
+from .ratelimit import NoTimeToWait, RateLimiter
 
 
 @dataclass(frozen=True)
@@ -103,20 +103,19 @@ class Transport:
         try:
             async for attempt in retrying:
                 with attempt:
-                    await self.limiter.acquire()
-                    left = None if deadline is None else deadline - self._clock()
-                    if left is not None and left <= 0:
-                        raise _OutOfTime
+                    await self.limiter.acquire(within=self._seconds_left(deadline))
+                    left = self._seconds_left(deadline)
                     response = await self.http.request(
                         method, url, timeout=self.timeouts.within(left), **kwargs
                     )
                     if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
                         self.limiter.pause(self.policy.retry_after(response))
                     return raise_for_retry(response)
-        except _OutOfTime:
+        except (_OutOfTime, NoTimeToWait) as stopped:
             made = hook.failures - 1  # the hook also counted the attempt that never started
             tried = f" after {_plural(made, 'attempt')}" if made else ""
-            msg = f"no time left before the deadline {doing}{tried}"
+            held = f": {stopped}" if isinstance(stopped, NoTimeToWait) else ""
+            msg = f"no time left before the deadline {doing}{tried}{held}"
             raise GenesysError(msg, retryable=True) from None
         except RetryableResponse as exhausted:
             raise error_from_response(
@@ -128,6 +127,15 @@ class Transport:
             ) from None
         msg = "unreachable: stamina either returns, raises, or retries"
         raise AssertionError(msg)
+
+    def _seconds_left(self, deadline: float | None) -> float | None:
+        """Seconds before the deadline, or ``None`` without one; raises once it has passed."""
+        if deadline is None:
+            return None
+        left = deadline - self._clock()
+        if left <= 0:
+            raise _OutOfTime
+        return left
 
 
 class _OutOfTime(Exception):

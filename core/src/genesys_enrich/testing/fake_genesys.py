@@ -54,6 +54,31 @@ class ScaledClock:
         await asyncio.sleep(seconds / self.factor)
 
 
+class ManualClock:
+    """Time that moves only when told to: give :meth:`now` to a :class:`FakeGenesys` (and to a
+    client's token provider) and the clock itself to the client's rate limiter, then
+    :meth:`advance` it between batches. A sleep is recorded in :attr:`slept` and moves the clock
+    on by its length at once (sleeps do not overlap), so a test asserts what was waited for, not
+    how long it took.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+        self.slept: list[float] = []
+        """Every sleep asked for, in seconds, in order."""
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+        await asyncio.sleep(0)
+
+
 HANG = Response(504, {"message": "the fake hung until it was closed", "code": "request.timeout"})
 """A scripted answer that never comes while the client waits (see :meth:`FakeGenesys.fail_next`)."""
 
