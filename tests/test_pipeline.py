@@ -399,3 +399,11 @@ async def test_a_skip_for_nothing_left_names_the_fields_the_mappers_dropped() ->
     assert outcome.reason == (
         "the mappers left nothing to write (the sources gave: loyaltyPoints, tier)"
     )
+
+
+async def test_the_outcome_shows_the_request_the_writer_really_sent() -> None:
+    """After a write, the outcome's request is the writer's own account of it."""
+    outcome = await Pipeline([source("crm", returning({"x": 1}))], [], RecordingWriter()).process(
+        seed_event()
+    )
+    assert outcome.request == WriteRequest("PATCH", "/", {})

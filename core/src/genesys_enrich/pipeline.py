@@ -184,13 +184,14 @@ class Pipeline:
         )
         if self.writer is not None:
             try:
-                await self.writer.write(interaction, fields, deadline=deadline)
+                sent = await self.writer.write(interaction, fields, deadline=deadline)
             except GenesysError as error:
                 if isinstance(error, InteractionNotFound):
                     return replace(so_far, reason="interaction not found or ended")
                 return replace(
                     so_far, status=Status.FAILED, reason=str(error), retryable=error.retryable
                 )
+            so_far = replace(so_far, request=sent)  # what the writer really sent
         verb = "would write" if self.writer is None else "wrote"
         reason = f"{verb} {len(fields)} field{'s' if len(fields) != 1 else ''}"
         if failures:
