@@ -196,6 +196,7 @@ def crm_source_test_class(
             response = httpx.Response(status, headers={"Retry-After": "1"}, json={"error": "busy"})
             outcome, _ = suite.run(conformance_section, response)
             assert_failed(outcome, retryable=True)
+            _assert_names_itself_once(outcome, source.name)
 
         @needs_http
         def test_a_transient_error_is_retried_or_left_to_retry(
@@ -229,6 +230,7 @@ def crm_source_test_class(
                 conformance_section, httpx.Response(status, json={"error": "denied"})
             )
             assert_failed(outcome, retryable=False)
+            _assert_names_itself_once(outcome, source.name)
             shown = describe(outcome) + caplog.text
             for secret in suite.secrets(conformance_section):
                 assert secret not in shown, f"a credential ({secret[:2]}...) leaked:\n{shown}"
@@ -325,6 +327,17 @@ class _Suite:
                 )
             )
         return outcome, lookup
+
+
+def _assert_names_itself_once(outcome: Outcome, name: str) -> None:
+    """The core puts the source's name before its error: a message starting with it again reads
+    "rest rest answered HTTP 503" in the outcome."""
+    error = source_result(outcome, name).error or ""
+    assert not error.lower().startswith(f"{name.lower()} "), (
+        f"the error {error!r} starts with the source's name, which the core already puts before "
+        f"it ({outcome.reason!r}): start the SourceError message with what happened, as in "
+        "'answered HTTP 503'"
+    )
 
 
 def _secret_values(model: BaseModel) -> Iterator[str]:

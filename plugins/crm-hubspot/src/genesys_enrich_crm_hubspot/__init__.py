@@ -84,7 +84,7 @@ class HubSpotContactSource(RestSource):
     def parse(self, response: httpx.Response) -> Mapping[str, JSONValue] | None:
         results = self.json_object(response).get("results")
         if not isinstance(results, list):
-            msg = "hubspot answered a search without a 'results' list"
+            msg = "answered a search without a 'results' list"
             raise SourceError(msg, retryable=False)
         if not results:
             return None
