@@ -63,6 +63,9 @@ def test_generated_files_read_as_written_by_hand(tmp_path: Path) -> None:
     assert "class AcmeLoyaltySource(RestSource):" in module
     assert 'name = "acme-loyalty"' in module
     compile(module, "module", "exec")
+    readme = files["README.md"].read_text()
+    assert "CRM source for acme-loyalty." in readme
+    assert "Acme Loyalty" not in readme
     compile(files["tests/test_acme_loyalty.py"].read_text(), "test", "exec")
 
 
