@@ -147,7 +147,8 @@ def _new_plugin(args: argparse.Namespace, settings: object) -> int:
     for path in created:
         print(f"  {path}")
     print(
-        f"\nNext:\n  cd {root}\n  python3 -m pip install -e '.[test]'\n  python3 -m pytest\n"
+        f"\nNext, in the environment where genesys-enrich[testing] is installed:\n"
+        f"  cd {root}\n  python3 -m pip install -e '.[test]'\n  python3 -m pytest\n"
         f"Then enable it: add {args.name!r} to [pipeline] sources in settings.toml."
     )
     return 0
