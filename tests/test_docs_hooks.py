@@ -5,12 +5,16 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import re
+import textwrap
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import respx
 
 from genesys_enrich import hookspecs
+from genesys_enrich.testing import make_interaction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,3 +73,21 @@ def test_hook_has_a_test(name: str) -> None:
     assert any(pattern.search(path.read_text(encoding="utf-8")) for path in test_files), (
         f"write a test named test_hook_{name}"
     )
+
+
+async def test_the_reference_example_keeps_a_customer_id_in_its_path_segment(
+    build_source: Any, respx_mock: respx.MockRouter
+) -> None:
+    """The plugin the hook reference shows sends an id like ``../admin?x=1`` as one segment."""
+    assert hookspecs.__doc__ is not None
+    example = textwrap.dedent(hookspecs.__doc__.split("::\n", 1)[1].split("\nEnable it", 1)[0])
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "hookspecs example", "exec"), namespace)  # noqa: S102 - our own docs
+    member = respx_mock.get(url__startswith="https://loyalty.example.com/")
+    member.respond(json={"tier": "Gold"})
+    source = build_source(namespace["Loyalty"])
+
+    fields = await source.lookup(make_interaction(customer_id="../admin?x=1"))
+
+    assert fields == {"loyaltyTier": "Gold"}
+    assert member.calls.last.request.url.raw_path == b"/members/..%2Fadmin%3Fx%3D1"

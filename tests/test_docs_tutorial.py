@@ -6,9 +6,13 @@ import re
 from pathlib import Path
 
 import pytest
+import respx
 
-from genesys_enrich.settings import load_settings
-from genesys_enrich_loyalty import LoyaltyConfig
+from genesys_enrich.settings import Settings, load_settings
+from genesys_enrich.testing import make_event
+from genesys_enrich.testing.pytest_plugin import PipelineRunner
+from genesys_enrich_loyalty import LoyaltyConfig, LoyaltySource
+from genesys_enrich_mapper_fields import FieldsMapper
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
@@ -36,20 +40,46 @@ def test_every_code_block_comes_from_a_tested_file() -> None:
     assert checked >= 8
 
 
-def test_the_tutorial_settings_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The settings the tutorial shows are valid for the core and for the loyalty source."""
+def tutorial_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     [settings_block] = [
         b for b in blocks() if b["language"] == "toml" and "[pipeline]" in b["code"]
     ]
     path = tmp_path / "settings.toml"
     path.write_text(settings_block["code"], encoding="utf-8")
     monkeypatch.setenv("GENESYS_ENRICH_PLUGINS__LOYALTY__API_KEY", "from-the-environment")
+    return load_settings(path)
 
-    settings = load_settings(path)
+
+def test_the_tutorial_settings_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The settings the tutorial shows are valid for the core and for the loyalty source."""
+    settings = tutorial_settings(monkeypatch, tmp_path)
 
     assert settings.pipeline.sources == ("rest", "loyalty")
     config = LoyaltyConfig.model_validate(settings.plugins["loyalty"])
     assert config.api_key.get_secret_value() == "from-the-environment"
+
+
+def test_the_tutorial_settings_write_both_loyalty_fields(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    run_pipeline: PipelineRunner,
+    respx_mock: respx.MockRouter,
+) -> None:
+    """With the tutorial's settings, the default fields mapper writes tier and points."""
+    settings = tutorial_settings(monkeypatch, tmp_path)
+    member = {"memberId": "CUST-1001", "tier": "Gold", "points": 1200}
+    respx_mock.get("https://loyalty.example.com/v1/members/CUST-1001").respond(json=member)
+
+    outcome = run_pipeline(
+        make_event(customer_id="CUST-1001"),
+        LoyaltySource,
+        FieldsMapper,
+        config=settings.plugins,
+        sources=("loyalty",),
+        mappers=settings.pipeline.mappers,
+    )
+
+    assert outcome.fields == {"loyaltyTier": "Gold", "loyaltyPoints": 1200}
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,68 @@ TestIt = crm_source_test_class(Directory, config={}, expected={"region": "emea"}
     result.assert_outcomes(passed=2, skipped=12)
 
 
+HANGING_SOURCES = """
+import contextlib
+import threading
+import time
+
+from genesys_enrich import CrmSource
+from genesys_enrich.testing.conformance import crm_source_test_class
+
+ANSWERING = threading.Event()
+ANSWERING.set()
+
+
+@contextlib.contextmanager
+def directory_down():
+    ANSWERING.clear()
+    try:
+        yield
+    finally:
+        ANSWERING.set()
+
+
+class Directory(CrmSource):
+    \"\"\"Blocks while the directory is down, in the thread the core gives it.\"\"\"
+
+    name = "directory"
+
+    def lookup(self, interaction):
+        ANSWERING.wait(timeout=10)
+        return {"region": "emea"}
+
+
+class LoopBlocking(CrmSource):
+    \"\"\"Calls blocking code inside async def, so no timeout can fire until it returns.\"\"\"
+
+    name = "loopblocking"
+
+    async def lookup(self, interaction):
+        deadline = time.monotonic() + 1.0
+        while not ANSWERING.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return {"region": "emea"}
+
+
+TestDirectory = crm_source_test_class(Directory, config={}, hang=lambda: directory_down())
+TestLoopBlocking = crm_source_test_class(LoopBlocking, config={}, hang=lambda: directory_down())
+"""
+
+
+def test_a_non_http_source_gets_the_timeout_check_given_a_way_to_hang(
+    pytester: pytest.Pytester,
+) -> None:
+    """With hang=, a blocking source is held to the core's timeout, and one that blocks the
+    event loop inside async def fails it."""
+    pytester.makepyfile(test_adapter=HANGING_SOURCES)
+
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+
+    assert failed_tests(result) == {"test_a_hanging_crm_is_cut_off_at_the_core_timeout"}
+    result.stdout.fnmatch_lines(["FAILED *TestLoopBlocking::test_a_hanging_crm_is_cut_off*"])
+    result.assert_outcomes(passed=5, failed=1, skipped=22)
+
+
 def test_settings_can_come_from_the_plugins_own_fixtures(pytester: pytest.Pytester) -> None:
     """A config function gets the fixtures it names, once per check, so it can make a file."""
     pytester.makeconftest(

@@ -18,14 +18,14 @@ from genesys_enrich.scaffold import BASES, write_plugin
 def test_generated_plugin_installs_and_its_tests_pass(
     tmp_path: Path, installer: Any, base: str
 ) -> None:
-    """Generate, install as a team would, run the plugin's own tests: they pass, none skipped
-    but the HTTP checks of a non-HTTP source."""
+    """Generate, install as a team would, run the plugin's own tests: they pass with warnings as
+    errors, none skipped but the HTTP checks of a non-HTTP source."""
     assert main(["new-plugin", "scaffold-probe", "--dir", str(tmp_path), "--base", base]) == 0
     root = tmp_path / "genesys-enrich-scaffold-probe"
     installer.install(root, "genesys-enrich-scaffold-probe")
 
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
         cwd=root,
         capture_output=True,
         text=True,
@@ -63,6 +63,9 @@ def test_generated_files_read_as_written_by_hand(tmp_path: Path) -> None:
     assert "class AcmeLoyaltySource(RestSource):" in module
     assert 'name = "acme-loyalty"' in module
     compile(module, "module", "exec")
+    readme = files["README.md"].read_text()
+    assert "CRM source for acme-loyalty." in readme
+    assert "Acme Loyalty" not in readme
     compile(files["tests/test_acme_loyalty.py"].read_text(), "test", "exec")
 
 

@@ -12,6 +12,7 @@ A complete plugin::
     #   [project.entry-points.genesys_enrich]
     #   loyalty = "genesys_enrich_loyalty"
     from genesys_enrich import CrmSource, hookimpl
+    from genesys_enrich.rest import path_segment
 
 
     class Loyalty(CrmSource):
@@ -20,9 +21,8 @@ A complete plugin::
         async def lookup(self, interaction):
             if interaction.customer_id is None:
                 return None
-            response = await self.context.http.get(
-                f"https://loyalty.example.com/members/{interaction.customer_id}"
-            )
+            member = path_segment(interaction.customer_id)  # "../admin" stays one segment
+            response = await self.context.http.get(f"https://loyalty.example.com/members/{member}")
             if response.status_code == 404:
                 return None
             response.raise_for_status()

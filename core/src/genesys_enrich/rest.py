@@ -119,7 +119,7 @@ class RestSource(CrmSource):
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            msg = f"{self.name} answered {response.status_code} without a JSON object"
+            msg = f"answered {response.status_code} without a JSON object"
             raise SourceError(msg, retryable=False)
         return body
 
@@ -135,7 +135,7 @@ class RestSource(CrmSource):
         if response.status_code in self.no_match_statuses:
             return None
         if not response.is_success:
-            msg = f"{self.name} answered HTTP {response.status_code}"
+            msg = f"answered HTTP {response.status_code}"
             raise SourceError(msg, retryable=response.status_code in RETRYABLE_STATUSES)
         return self.parse(response)
 

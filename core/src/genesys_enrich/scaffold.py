@@ -41,15 +41,21 @@ class PluginNames:
 
     @property
     def title(self) -> str:
-        return " ".join(part.capitalize() for part in re.split(r"[-_]", self.name))
+        """How prose names the CRM: the name as given, since only its author knows whether
+        ``acme-crm`` is "Acme CRM" or "ACME Crm" (capitalising each word gets it wrong)."""
+        return self.name
 
     @property
     def cls(self) -> str:
-        return self.title.replace(" ", "") + "Source"
+        return self._words + "Source"
 
     @property
     def config_cls(self) -> str:
-        return self.title.replace(" ", "") + "Config"
+        return self._words + "Config"
+
+    @property
+    def _words(self) -> str:
+        return "".join(part.capitalize() for part in re.split(r"[-_]", self.name))
 
     @property
     def env_name(self) -> str:
@@ -141,7 +147,8 @@ def _new_plugin(args: argparse.Namespace, settings: object) -> int:
     for path in created:
         print(f"  {path}")
     print(
-        f"\nNext:\n  cd {root}\n  python3 -m pip install -e '.[test]'\n  python3 -m pytest\n"
+        f"\nNext, in the environment where genesys-enrich[testing] is installed:\n"
+        f"  cd {root}\n  python3 -m pip install -e '.[test]'\n  python3 -m pytest\n"
         f"Then enable it: add {args.name!r} to [pipeline] sources in settings.toml."
     )
     return 0

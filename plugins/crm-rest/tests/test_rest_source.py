@@ -12,7 +12,7 @@ import stamina
 from pydantic import ValidationError
 
 from genesys_enrich import SourceError
-from genesys_enrich.testing import make_interaction
+from genesys_enrich.testing import make_event, make_interaction
 from genesys_enrich.testing.pytest_plugin import SourceBuilder
 from genesys_enrich_crm_rest import RestConfig, RestCustomerSource
 
@@ -290,3 +290,19 @@ async def test_a_retry_after_longer_than_the_budget_is_not_waited_for(
         )
     assert failure.value.retryable
     assert route.call_count == 1
+
+
+def test_a_failure_names_the_source_once_in_the_outcome(
+    run_pipeline: Any, crm: respx.Route
+) -> None:
+    """An outage reads "rest answered HTTP 503" in the event's reason, the source named once."""
+    crm.return_value = httpx.Response(503)
+
+    outcome = run_pipeline(
+        make_event(customer_id="CUST-1001"),
+        RestCustomerSource,
+        config={"rest": {"base_url": BASE, "api_key": API_KEY, "retry_attempts": 1}},
+        mappers=(),
+    )
+
+    assert outcome.reason == "no source could answer: rest answered HTTP 503"

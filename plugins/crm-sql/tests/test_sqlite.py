@@ -120,8 +120,8 @@ def test_an_unreachable_database_is_a_retryable_failure(make_source: Make) -> No
         source.lookup(make_interaction(phone="+15550100199"))
 
     assert raised.value.retryable is True
-    assert "could not connect to postgresql+psycopg://enrich:***@127.0.0.1:1/crm" in str(
-        raised.value
+    assert str(raised.value).startswith(
+        "could not connect to postgresql+psycopg://enrich:***@127.0.0.1:1/crm"
     )
     assert "hunter2" not in str(raised.value)
 
@@ -135,7 +135,7 @@ def test_a_missing_sqlite_file_is_reported_not_created(make_source: Make, tmp_pa
         source.lookup(make_interaction(phone="+15550100199"))
 
     assert raised.value.retryable is True
-    assert f"could not connect to sqlite:///{missing}" in str(raised.value)
+    assert str(raised.value).startswith(f"could not connect to sqlite:///{missing}")
     assert not missing.exists()
 
 
@@ -146,7 +146,7 @@ def test_a_column_that_is_not_json_fails_with_advice(make_source: Make, sqlite_u
         queries={"phone": "SELECT CAST('x' AS BLOB) AS photo FROM customers WHERE phone = :phone"},
     )
 
-    with pytest.raises(SourceError, match=r"'photo' holds a bytes.*convert it to text"):
+    with pytest.raises(SourceError, match=r"^column 'photo' holds a bytes.*convert it to text"):
         source.lookup(make_interaction(phone="+15550100199"))
 
 

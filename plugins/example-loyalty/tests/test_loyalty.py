@@ -3,6 +3,7 @@
 from genesys_enrich.testing import assert_enriched, assert_failed, assert_no_match
 from genesys_enrich.testing.conformance import crm_source_test_class
 from genesys_enrich_loyalty import LoyaltySource
+from genesys_enrich_mapper_fields import FieldsMapper
 
 API = "https://loyalty.example.com"
 CONFIG = {"base_url": API, "api_key": "test-api-key-1234"}
@@ -90,3 +91,22 @@ def test_points_reach_genesys_as_participant_attributes(
     assert_enriched(outcome, source="loyalty")
     [write] = fake_genesys.writes
     assert write.values == {"loyaltyTier": "Gold", "loyaltyPoints": "1200"}
+
+
+def test_points_are_written_once_the_fields_mapper_selects_them(
+    run_pipeline, make_event, respx_mock
+):
+    """A real run has the fields mapper, which keeps only the fields its select names."""
+    respx_mock.get(f"{API}/v1/members/CUST-1001").respond(json=MEMBER)
+    event = make_event(customer_id="CUST-1001")
+
+    by_default = run_pipeline(event, LoyaltySource, FieldsMapper, config={"loyalty": CONFIG})
+    selected = run_pipeline(
+        event,
+        LoyaltySource,
+        FieldsMapper,
+        config={"loyalty": CONFIG, "fields": {"select": ["loyaltyTier", "loyaltyPoints"]}},
+    )
+
+    assert by_default.fields == {"loyaltyTier": "Gold"}  # the seed's four keys only
+    assert selected.fields == {"loyaltyTier": "Gold", "loyaltyPoints": 1200}

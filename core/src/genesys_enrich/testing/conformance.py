@@ -22,7 +22,8 @@ the outcome or the logs, and a CRM that hangs is cut off at the core's timeout.
 HTTP is driven with respx: every request the source makes is answered by the scenario's response,
 except those matched by the routes you add with ``routes=`` first (an OAuth token endpoint, say).
 Sources that do not talk HTTP (``http=False``, the default for classes not built on
-:class:`~genesys_enrich.rest.RestSource`) get the checks that do not depend on it.
+:class:`~genesys_enrich.rest.RestSource`) get the checks that do not depend on it, and the timeout
+check when you say how to make their backend hang (``hang=``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -70,6 +72,12 @@ pytest fixtures it needs: ``lambda tmp_path: ...`` to make files, such as a data
 of your own ``conftest.py`` (``lambda customers_db: {"url": customers_db}``). It is called once
 per check."""
 
+HangHook = Callable[..., AbstractContextManager[object]]
+"""Makes the source's backend stop answering: a function whose parameters name pytest fixtures,
+as a :data:`ConfigSection` function's do, returning a context manager inside which a lookup
+blocks (a database lock held by another connection, a paused server, an event the source waits
+on)."""
+
 SAMPLE_KEYS = {
     "customer_id": "CUST-1001",
     "external_contact_id": "6f5a36a1-9d43-4e2b-8f44-7b1e2a3c4d5e",
@@ -84,6 +92,7 @@ CREDENTIAL_STATUSES = (401, 403)
 HANG_SECONDS = 30.0
 """How long the hanging CRM takes to answer: far beyond the timeout the check sets."""
 TIMEOUT_SECONDS = 0.25
+_T = TypeVar("_T")
 
 
 def crm_source_test_class(
@@ -97,6 +106,7 @@ def crm_source_test_class(
     http: bool | None = None,
     routes: Callable[[respx.MockRouter], None] | None = None,
     secrets: Sequence[str] = (),
+    hang: HangHook | None = None,
 ) -> type:
     """Build a pytest test class that checks ``source`` behaves as the core expects.
 
@@ -118,6 +128,10 @@ def crm_source_test_class(
             lookup is whichever request no route of yours matches.
         secrets: values that must never appear in an outcome or a log, beyond every
             ``SecretStr`` in ``config``.
+        hang: for a source that is not HTTP, how to make its backend hang (see
+            :data:`HangHook`); with it, the suite checks the core still cuts the lookup off at its
+            timeout (a blocking call inside an ``async def lookup`` would stop that). HTTP
+            sources are made to hang without it.
 
     Returns:
         A class named ``Test<Source>Conformance`` for pytest to collect: assign it to a name
@@ -132,6 +146,10 @@ def crm_source_test_class(
         raise TypeError(msg)
     suite = _Suite(source, config, found, expected, event, routes, tuple(secrets))
     needs_http = pytest.mark.skipif(not talks_http, reason=f"{source.__qualname__} is not HTTP")
+    can_hang = pytest.mark.skipif(
+        not talks_http and hang is None,
+        reason=f"{source.__qualname__} is not HTTP: pass hang= to check its timeout",
+    )
 
     class Conformance:
         @pytest.fixture(autouse=True)
@@ -196,6 +214,7 @@ def crm_source_test_class(
             response = httpx.Response(status, headers={"Retry-After": "1"}, json={"error": "busy"})
             outcome, _ = suite.run(conformance_section, response)
             assert_failed(outcome, retryable=True)
+            _assert_names_itself_once(outcome, source.name)
 
         @needs_http
         def test_a_transient_error_is_retried_or_left_to_retry(
@@ -229,21 +248,32 @@ def crm_source_test_class(
                 conformance_section, httpx.Response(status, json={"error": "denied"})
             )
             assert_failed(outcome, retryable=False)
+            _assert_names_itself_once(outcome, source.name)
             shown = describe(outcome) + caplog.text
             for secret in suite.secrets(conformance_section):
                 assert secret not in shown, f"a credential ({secret[:2]}...) leaked:\n{shown}"
 
-        @needs_http
+        @can_hang
         def test_a_hanging_crm_is_cut_off_at_the_core_timeout(
-            self, conformance_section: dict[str, Any]
+            self, conformance_section: dict[str, Any], request: pytest.FixtureRequest
         ) -> None:
             """A CRM that never answers costs only the core's timeout and a retryable failure."""
 
-            async def hang(request: httpx.Request) -> httpx.Response:
+            async def never_answer(request: httpx.Request) -> httpx.Response:
                 await asyncio.sleep(HANG_SECONDS)
                 return httpx.Response(200, json=found)
 
-            outcome, _ = suite.run(conformance_section, hang, source_timeout=TIMEOUT_SECONDS)
+            if hang is None:
+                outcome, _ = suite.run(
+                    conformance_section, never_answer, source_timeout=TIMEOUT_SECONDS
+                )
+            else:
+                with suite.with_fixtures(hang, request):
+                    outcome, _ = suite.run(
+                        conformance_section,
+                        httpx.Response(200, json=found),
+                        source_timeout=TIMEOUT_SECONDS,
+                    )
             assert_failed(outcome, retryable=True)
             result = source_result(outcome, source.name)
             assert result.status in (SourceStatus.TIMED_OUT, SourceStatus.FAILED)
@@ -278,8 +308,13 @@ class _Suite:
         the fixtures its parameters name."""
         if not callable(self.config):
             return dict(self.config)
-        names = inspect.signature(self.config).parameters
-        return dict(self.config(**{name: request.getfixturevalue(name) for name in names}))
+        return dict(self.with_fixtures(self.config, request))
+
+    @staticmethod
+    def with_fixtures(function: Callable[..., _T], request: pytest.FixtureRequest) -> _T:
+        """Call ``function`` with the pytest fixtures its parameters name."""
+        names = inspect.signature(function).parameters
+        return function(**{name: request.getfixturevalue(name) for name in names})
 
     def secrets(self, section: Mapping[str, Any]) -> list[str]:
         """The credential values to search for; none for a source that has no credentials."""
@@ -325,6 +360,17 @@ class _Suite:
                 )
             )
         return outcome, lookup
+
+
+def _assert_names_itself_once(outcome: Outcome, name: str) -> None:
+    """The core puts the source's name before its error: a message starting with it again reads
+    "rest rest answered HTTP 503" in the outcome."""
+    error = source_result(outcome, name).error or ""
+    assert not error.lower().startswith(f"{name.lower()} "), (
+        f"the error {error!r} starts with the source's name, which the core already puts before "
+        f"it ({outcome.reason!r}): start the SourceError message with what happened, as in "
+        "'answered HTTP 503'"
+    )
 
 
 def _secret_values(model: BaseModel) -> Iterator[str]:

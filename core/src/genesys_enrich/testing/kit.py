@@ -71,7 +71,10 @@ async def run_pipeline(
 
     Args:
         event: an EventBridge event, e.g. from :func:`~genesys_enrich.testing.make_event`.
-        plugins: source and mapper classes, or plugin modules.
+        plugins: source and mapper classes, or plugin modules. Without a mapper the outcome
+            holds every field the sources gave; a real run also has the mappers of
+            ``[pipeline] mappers`` (by default ``fields``, which keeps only what its ``select``
+            names): pass them, with their settings in ``config``, to see the fields as written.
         config: plugin settings by source or mapper name, as ``[plugins.<name>]`` would hold them.
         genesys: a running :class:`FakeGenesys` to write to; without one the run is a dry run
             (the outcome holds the request that would be sent).

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 import pytest
@@ -104,13 +104,28 @@ def run_pipeline(request: pytest.FixtureRequest, no_retry_waits: None) -> Pipeli
 
 
 _Source = TypeVar("_Source", bound=CrmSource)
+_Fixture = TypeVar("_Fixture", bound=Callable[..., Any])
+
+
+def _async_fixture(function: _Fixture) -> _Fixture:
+    """An async fixture that runs whatever pytest-asyncio's mode, strict or auto.
+
+    This module is loaded into every pytest run of an environment that has genesys-enrich, with
+    or without its ``testing`` extra: without pytest-asyncio it still imports, and pytest says
+    the fixture needs an async plugin only when a test asks for it.
+    """
+    try:
+        import pytest_asyncio
+    except ImportError:
+        return cast("_Fixture", pytest.fixture(function))
+    return cast("_Fixture", pytest_asyncio.fixture(function))
 
 
 class SourceBuilder(Protocol):
     def __call__(self, cls: type[_Source], /, **settings: Any) -> _Source: ...
 
 
-@pytest.fixture
+@_async_fixture
 async def build_source() -> AsyncIterator[SourceBuilder]:
     """``build_source(MySource, base_url=...)``: the source built as the core builds it, its
     settings validated by its ``Config``, over one shared HTTP client closed after the test."""

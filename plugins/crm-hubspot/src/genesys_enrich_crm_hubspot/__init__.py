@@ -1,7 +1,9 @@
 """A CRM source for HubSpot: finds the contact by email or phone with the CRM v3 search API.
 
 ``POST {base_url}/crm/v3/objects/contacts/search`` with a private app's access token as a bearer
-token; the first matching contact's properties become the fields. HubSpot's rate limits (429 with
+token; the first matching contact's configured properties become the fields (HubSpot's search
+adds ``createdate``, ``lastmodifieddate`` and ``hs_object_id`` to every answer: only those listed
+in ``properties`` are kept). HubSpot's rate limits (429 with
 ``Retry-After``) and 5xx are retried by the core's retry policy. Settings live under
 ``[plugins.hubspot]``.
 """
@@ -51,7 +53,8 @@ class HubSpotConfig(RestSourceConfig):
 
 
 class HubSpotContactSource(RestSource):
-    """Searches contacts for one whose property equals the customer key; keeps its properties."""
+    """Searches contacts for one whose property equals the customer key; keeps the properties
+    the settings ask for."""
 
     name = "hubspot"
     Config = HubSpotConfig
@@ -84,12 +87,16 @@ class HubSpotContactSource(RestSource):
     def parse(self, response: httpx.Response) -> Mapping[str, JSONValue] | None:
         results = self.json_object(response).get("results")
         if not isinstance(results, list):
-            msg = "hubspot answered a search without a 'results' list"
+            msg = "answered a search without a 'results' list"
             raise SourceError(msg, retryable=False)
         if not results:
             return None
         properties = results[0].get("properties") or {}
-        return {name: value for name, value in properties.items() if value is not None}
+        return {
+            name: properties[name]
+            for name in self.config.properties
+            if properties.get(name) is not None
+        }
 
 
 @hookimpl

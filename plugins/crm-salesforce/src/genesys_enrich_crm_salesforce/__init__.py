@@ -143,7 +143,7 @@ class SalesforceSource(RestSource):
         response = await super().send(request)
         if response.status_code == httpx.codes.BAD_REQUEST:
             msg = (
-                f"salesforce rejected the query: {_api_error(response)}; check "
+                f"rejected the query: {_api_error(response)}; check "
                 "[plugins.salesforce] sobject, fields and match_fields"
             )
             raise SourceError(msg, retryable=False)
@@ -152,7 +152,7 @@ class SalesforceSource(RestSource):
     def parse(self, response: httpx.Response) -> Mapping[str, JSONValue] | None:
         records = self.json_object(response).get("records")
         if not isinstance(records, list):
-            msg = "salesforce answered a query without a 'records' list"
+            msg = "answered a query without a 'records' list"
             raise SourceError(msg, retryable=False)
         return _flatten(records[0]) if records else None
 
@@ -169,12 +169,12 @@ class SalesforceSource(RestSource):
             timeout=self.config.timeout_seconds,
         )
         if response.status_code in RETRYABLE_STATUSES:
-            msg = f"salesforce sign-in answered HTTP {response.status_code}"
+            msg = f"sign-in answered HTTP {response.status_code}"
             raise SourceError(msg, retryable=True)
         token = _json(response).get("access_token") if response.is_success else None
         if not isinstance(token, str) or not token:
             msg = (
-                f"salesforce refused the sign-in (HTTP {response.status_code}"
+                f"refused the sign-in (HTTP {response.status_code}"
                 f"{_oauth_error(response)}); check [plugins.salesforce] client_id and "
                 "client_secret, and that the app allows the client credentials flow"
             )

@@ -137,17 +137,17 @@ class SqlCustomerSource(CrmSource):
         try:
             connection = self.engine.connect()
         except (sa_exc.DBAPIError, sa_exc.TimeoutError) as error:
-            msg = f"sql could not connect to {self.database}: {_reason(error)}"
+            msg = f"could not connect to {self.database}: {_reason(error)}"
             raise SourceError(msg, retryable=True) from None
         with connection:
             try:
                 return connection.execute(query, {key: value}).mappings().first()
             except sa_exc.DBAPIError as error:
                 if error.connection_invalidated:
-                    msg = f"sql lost its connection to {self.database}: {_reason(error)}"
+                    msg = f"lost its connection to {self.database}: {_reason(error)}"
                     raise SourceError(msg, retryable=True) from None
                 msg = (
-                    f"sql query for {key} failed on {self.database}: {_reason(error)}; "
+                    f"query for {key} failed on {self.database}: {_reason(error)}; "
                     f"check [plugins.sql] queries.{key}"
                 )
                 raise SourceError(msg, retryable=False) from None
@@ -188,7 +188,7 @@ def _json_value(column: str, value: Any) -> JSONValue:
     if isinstance(value, uuid.UUID):
         return str(value)
     msg = (
-        f"sql column {column!r} holds a {type(value).__name__}, which cannot be written to "
+        f"column {column!r} holds a {type(value).__name__}, which cannot be written to "
         "Genesys; convert it to text in the query"
     )
     raise SourceError(msg, retryable=False)

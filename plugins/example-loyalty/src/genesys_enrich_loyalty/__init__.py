@@ -46,7 +46,7 @@ class LoyaltySource(RestSource):
         try:
             return {"loyaltyTier": member["tier"], "loyaltyPoints": member["points"]}
         except KeyError as missing:
-            msg = f"loyalty answered a member without {missing}: check base_url points at /v1"
+            msg = f"answered a member without {missing}: check base_url points at /v1"
             raise SourceError(msg, retryable=False) from None
 
 
