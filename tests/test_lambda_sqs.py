@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, seed_event
-
-
-@pytest.fixture
-def lambda_process(
-    monkeypatch: pytest.MonkeyPatch, genesys: FakeGenesys, crm: FakeCrm
-) -> Iterator[aws_lambda._Process]:
-    """A cold Lambda execution environment, configured by environment variables."""
-    for name, value in {
-        "GENESYS_CLIENT_ID": genesys.client_id,
-        "GENESYS_CLIENT_SECRET": genesys.client_secret,
-        "GENESYS_API_URL": genesys.url,
-        "GENESYS_LOGIN_URL": genesys.url,
-        "CRM_API_BASE_URL": crm.url,
-        "CRM_API_KEY": "demo-crm-key",
-    }.items():
-        monkeypatch.setenv(name, value)
-    process = aws_lambda._Process()
-    monkeypatch.setattr(aws_lambda, "_process", process)
-    logger = logging.getLogger("genesys_enrich")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield process
-    process.close()
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 class Context:

@@ -32,7 +32,8 @@ from .report import outcome_block, summary_table
 from .runner import EventRunner
 from .summary import RunSummary
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""The command's exit codes (see :mod:`genesys_enrich.hosts.cli`)."""
 
 
 @dataclass(frozen=True)

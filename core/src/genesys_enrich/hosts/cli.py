@@ -23,11 +23,17 @@ from genesys_enrich.plugins import discover
 from genesys_enrich.scaffold import add_new_plugin_command
 from genesys_enrich.settings import Settings, load_settings
 
-from .batch import BatchOptions, default_dead_letter_path, run_batch
+from .batch import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    BatchOptions,
+    default_dead_letter_path,
+    run_batch,
+)
 from .inputs import Item, Unreadable, count_events, read_events
 from .report import plugins_table
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genesys-enrich: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`genesys-enrich plugins | head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
