@@ -260,3 +260,28 @@ def test_hostile_input_files_each_get_an_outcome_and_the_rest_still_runs(
     statuses = [json.loads(line)["status"] for line in output.read_text().splitlines()]
     assert code == 1
     assert statuses == ["enriched", "failed", "failed", "enriched"]
+
+
+def test_a_dead_letter_file_given_as_input_is_refused_before_anything_runs(
+    tmp_path: Path,
+    settings_file: Path,
+    genesys: FakeGenesys,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Running the default dead-letter file, or a folder holding it, exits 2 pointing at replay,
+    instead of appending to the file it reads for ever."""
+    write_jsonl(Path("dead-letter.jsonl"), [seed_event("CUST-1001")])
+    before = Path("dead-letter.jsonl").read_text()
+    folder = tmp_path / "captured"
+    folder.mkdir()
+    write_jsonl(folder / "events.jsonl", [seed_event("CUST-1001")])
+    settings = ["--settings", str(settings_file)]
+    as_file = main(["run", "dead-letter.jsonl", *settings])
+    as_file_err = capsys.readouterr().err
+    in_folder = main(["run", str(folder), "--dead-letter", str(folder / "dl.jsonl"), *settings])
+    in_folder_err = capsys.readouterr().err
+    assert (as_file, in_folder) == (2, 2)
+    assert "genesys-enrich replay dead-letter.jsonl" in as_file_err
+    assert f"also an input ({folder})" in in_folder_err
+    assert Path("dead-letter.jsonl").read_text() == before
+    assert genesys.writes == []

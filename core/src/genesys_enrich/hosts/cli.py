@@ -32,7 +32,7 @@ from .batch import (
     default_dead_letter_path,
     run_batch,
 )
-from .inputs import Item, Unreadable, count_events, read_events
+from .inputs import Item, Unreadable, count_events, input_reading, read_events
 from .report import plugins_table
 
 
@@ -161,6 +161,14 @@ def _positive_int(text: str) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     output = Path(args.output) if args.output else None
     dead_letters = Path(args.dead_letter) if args.dead_letter else default_dead_letter_path(output)
+    if (source := input_reading(args.events, dead_letters)) is not None:
+        print(
+            f"genesys-enrich: the dead-letter file {dead_letters} is also an input ({source}): "
+            "failed events would be appended to the file being read. Run its events again with "
+            f"`genesys-enrich replay {dead_letters}`, or give another --dead-letter FILE.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     items = read_events(args.events, sys.stdin)
     reads_terminal = "-" in args.events and sys.stdin.isatty()
 

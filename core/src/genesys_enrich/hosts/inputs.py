@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+_SUFFIXES = (".json", ".jsonl")
+"""The files a directory given as input contributes."""
+
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
@@ -54,6 +57,23 @@ def read_events(names: Iterable[str], stdin: IO[Any] | None = None) -> Iterator[
                 yield Unreadable(str(file), f"{file} cannot be read: {error.strerror or error}")
 
 
+def input_reading(names: Iterable[str], path: Path) -> str | None:
+    """The input among ``names`` that would read ``path`` (the file itself, or a directory it
+    sits in with a suffix that is read), or ``None``. Paths are compared resolved."""
+    target = path.resolve()
+    for name in names:
+        if name == "-":
+            continue
+        given = Path(name).resolve()
+        if given == target or (given.is_dir() and _read_in_directory(target, given)):
+            return name
+    return None
+
+
+def _read_in_directory(file: Path, directory: Path) -> bool:
+    return file.parent == directory and file.suffix in _SUFFIXES
+
+
 def count_events(names: Iterable[str]) -> int | None:
     """How many events :func:`read_events` will yield, for a progress bar's ETA; ``None`` when the
     input includes stdin. JSONL lines are counted, not decoded, so this is quick."""
@@ -78,7 +98,7 @@ def _files(name: str) -> list[Path] | None:
     """The file, or the directory's JSON and JSONL files in order; ``None`` when neither exists."""
     path = Path(name)
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl") and p.is_file())
+        return sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
     return [path] if path.is_file() else None
 
 
