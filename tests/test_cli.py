@@ -285,3 +285,19 @@ def test_a_dead_letter_file_given_as_input_is_refused_before_anything_runs(
     assert f"also an input ({folder})" in in_folder_err
     assert Path("dead-letter.jsonl").read_text() == before
     assert genesys.writes == []
+
+
+def test_a_mistyped_input_path_is_a_usage_error_naming_it(
+    tmp_path: Path, settings_file: Path, genesys: FakeGenesys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path that does not exist exits 2 before any event runs, naming the path, and leaves no
+    dead letter behind."""
+    events = write_jsonl(tmp_path / "events.jsonl", [seed_event("CUST-1001")])
+    typo = tmp_path / "evnets.jsonl"
+    code = main(["run", str(events), str(typo), "--settings", str(settings_file)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"no such file or directory: {typo}" in err
+    assert "Traceback" not in err
+    assert genesys.writes == []
+    assert not Path("dead-letter.jsonl").exists()

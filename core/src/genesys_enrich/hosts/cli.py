@@ -32,7 +32,7 @@ from .batch import (
     default_dead_letter_path,
     run_batch,
 )
-from .inputs import Item, Unreadable, count_events, input_reading, read_events
+from .inputs import Item, Unreadable, count_events, input_reading, missing_inputs, read_events
 from .report import plugins_table
 
 
@@ -159,6 +159,9 @@ def _positive_int(text: str) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if missing := missing_inputs(args.events):
+        print(f"genesys-enrich: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
     output = Path(args.output) if args.output else None
     dead_letters = Path(args.dead_letter) if args.dead_letter else default_dead_letter_path(output)
     if (source := input_reading(args.events, dead_letters)) is not None:

@@ -57,6 +57,11 @@ def read_events(names: Iterable[str], stdin: IO[Any] | None = None) -> Iterator[
                 yield Unreadable(str(file), f"{file} cannot be read: {error.strerror or error}")
 
 
+def missing_inputs(names: Iterable[str]) -> list[str]:
+    """The names that are neither ``-`` nor an existing file or directory."""
+    return [name for name in names if name != "-" and _files(name) is None]
+
+
 def input_reading(names: Iterable[str], path: Path) -> str | None:
     """The input among ``names`` that would read ``path`` (the file itself, or a directory it
     sits in with a suffix that is read), or ``None``. Paths are compared resolved."""
