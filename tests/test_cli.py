@@ -301,3 +301,33 @@ def test_a_mistyped_input_path_is_a_usage_error_naming_it(
     assert "Traceback" not in err
     assert genesys.writes == []
     assert not Path("dead-letter.jsonl").exists()
+
+
+def test_a_bad_first_line_fails_alone_and_the_rest_still_runs(
+    tmp_path: Path,
+    settings_file: Path,
+    genesys: FakeGenesys,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A JSONL file or stdin whose first line is not JSON loses only that line: the good lines are
+    enriched and the dead letter holds the bad line alone, ready for replay."""
+    good = json.dumps(seed_event("CUST-1001"))
+    lines = f"{{not json\n{good}\n{good}\n"
+    (tmp_path / "events.jsonl").write_text(lines)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(lines))
+    output = tmp_path / "outcomes.jsonl"
+    args = ["--settings", str(settings_file), "--output", str(output), "--quiet"]
+    code = main(["run", str(tmp_path / "events.jsonl"), "-", *args])
+    statuses = [json.loads(line)["status"] for line in output.read_text().splitlines()]
+    letters = [
+        json.loads(line) for line in (tmp_path / "dead-letter.jsonl").read_text().splitlines()
+    ]
+    assert code == 1
+    assert statuses == ["failed", "enriched", "enriched"] * 2
+    assert [(letter["origin"], letter["text"]) for letter in letters] == [
+        (f"{tmp_path / 'events.jsonl'}:1", "{not json"),
+        ("stdin:1", "{not json"),
+    ]
+    assert len(genesys.writes) == 4
+    assert capsys.readouterr().out.splitlines()[0] == "6 events: 4 enriched, 2 failed"
