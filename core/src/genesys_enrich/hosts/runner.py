@@ -66,9 +66,10 @@ class EventRunner:
     async def _oldest(self) -> tuple[Item | Unreadable, Outcome]:
         # Awaited in place, not popped first, so abandon() still reaches it.
         item, task = self._in_flight[0]
-        outcome = await task
+        await asyncio.wait([task])
         self._in_flight.popleft()
-        return item, outcome
+        # A task cancelled before its first step never ran _process, so never made its outcome.
+        return item, _interrupted(item) if task.cancelled() else task.result()
 
     async def _process(self, item: Item | Unreadable) -> Outcome:
         if isinstance(item, Unreadable):
@@ -77,13 +78,20 @@ class EventRunner:
             return await self.enricher.process(item.event)
         except asyncio.CancelledError:
             # Only abandon() cancels these tasks; the event must still end in an outcome.
-            event_id = item.event.get("id") if isinstance(item.event, dict) else None
-            return Outcome(
-                Status.FAILED,
-                INTERRUPTED,
-                event_id=event_id if isinstance(event_id, str) else None,
-                retryable=True,
-            )
+            return _interrupted(item)
+
+
+def _interrupted(item: Item | Unreadable) -> Outcome:
+    """The outcome of an event cut short: a failure worth retrying."""
+    if isinstance(item, Unreadable):
+        return Outcome(Status.FAILED, f"bad input: {item.reason}")
+    event_id = item.event.get("id") if isinstance(item.event, dict) else None
+    return Outcome(
+        Status.FAILED,
+        INTERRUPTED,
+        event_id=event_id if isinstance(event_id, str) else None,
+        retryable=True,
+    )
 
 
 async def run_events(
