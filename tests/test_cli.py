@@ -331,3 +331,15 @@ def test_a_bad_first_line_fails_alone_and_the_rest_still_runs(
     ]
     assert len(genesys.writes) == 4
     assert capsys.readouterr().out.splitlines()[0] == "6 events: 4 enriched, 2 failed"
+
+
+def test_a_start_up_error_leaves_the_previous_output_file_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Missing credentials exit 2 without emptying the outcomes an earlier run wrote to --output."""
+    events = write_jsonl(tmp_path / "e.jsonl", [seed_event()])
+    output = tmp_path / "outcomes.jsonl"
+    output.write_text('{"status": "enriched"}\n')
+    assert main(["run", str(events), "--output", str(output)]) == 2
+    assert "GENESYS_CLIENT_ID" in capsys.readouterr().err
+    assert output.read_text() == '{"status": "enriched"}\n'

@@ -82,8 +82,9 @@ async def run_batch(
     progress = None if quiet else Progress(err, total=total, terminal=err.isatty())
     with ExitStack() as files:
         files.enter_context(dead_letters)
-        output = files.enter_context(_open_output(options.output)) if options.output else None
         async with await Enricher.start(settings, dry_run=options.dry_run) as enricher:
+            # Only once start-up succeeded: opening truncates what an earlier run wrote there.
+            output = files.enter_context(_open_output(options.output)) if options.output else None
             runner = EventRunner(enricher, concurrency=options.concurrency)
             with _interrupts(runner, progress, err):
                 async for item, outcome in runner.run(items):
