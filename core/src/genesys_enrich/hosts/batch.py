@@ -86,18 +86,22 @@ async def run_batch(
             # Only once start-up succeeded: opening truncates what an earlier run wrote there.
             output = files.enter_context(_open_output(options.output)) if options.output else None
             runner = EventRunner(enricher, concurrency=options.concurrency)
+            # Closed before the enricher, so no event in flight outlives its clients.
             with _interrupts(runner, progress, err):
-                async for item, outcome in runner.run(items):
-                    summary.add(outcome)
-                    if output is not None:
-                        output.write(json.dumps(outcome.to_json()) + "\n")
-                    if outcome.status is Status.FAILED:
-                        dead_letters.add(_dead_letter(item, outcome))
-                    if show_each:
-                        block = outcome_block(item.origin, outcome, show_request=options.dry_run)
-                        print(block, file=out)
-                    if progress is not None:
-                        progress.update(summary.total, summary.failed)
+                async with contextlib.aclosing(runner.run(items)) as outcomes:
+                    async for item, outcome in outcomes:
+                        summary.add(outcome)
+                        if output is not None:
+                            output.write(json.dumps(outcome.to_json()) + "\n")
+                        if outcome.status is Status.FAILED:
+                            dead_letters.add(_dead_letter(item, outcome))
+                        if show_each:
+                            block = outcome_block(
+                                item.origin, outcome, show_request=options.dry_run
+                            )
+                            print(block, file=out)
+                        if progress is not None:
+                            progress.update(summary.total, summary.failed)
         if runner.stopped:
             summary.interrupted = True
             summary.not_started = after_stop()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.models import Outcome, Status
@@ -45,23 +46,36 @@ class EventRunner:
 
     async def run(
         self, items: Iterator[Item | Unreadable]
-    ) -> AsyncIterator[tuple[Item | Unreadable, Outcome]]:
+    ) -> AsyncGenerator[tuple[Item | Unreadable, Outcome], None]:
         """Yield ``(item, outcome)`` for every item taken, in input order.
 
         The input is read only as fast as outcomes are taken, so memory stays flat however long
-        it is.
+        it is. When the caller stops taking outcomes (an error, a closed stdout) and closes the
+        generator, the events still in flight are cancelled and awaited, so none runs on after
+        the enricher's clients are closed: close it before them (``contextlib.aclosing``).
         """
         in_flight = self._in_flight
-        while not self.stopped:
-            if len(in_flight) >= self.concurrency:
+        try:
+            while not self.stopped:
+                if len(in_flight) >= self.concurrency:
+                    yield await self._oldest()
+                    continue
+                next_item = next(items, None)
+                if next_item is None:
+                    break
+                in_flight.append((next_item, asyncio.ensure_future(self._process(next_item))))
+            while in_flight:
                 yield await self._oldest()
-                continue
-            next_item = next(items, None)
-            if next_item is None:
-                break
-            in_flight.append((next_item, asyncio.ensure_future(self._process(next_item))))
-        while in_flight:
-            yield await self._oldest()
+        finally:
+            await self._cancel_in_flight()
+
+    async def _cancel_in_flight(self) -> None:
+        tasks = [task for _, task in self._in_flight]
+        self._in_flight.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def _oldest(self) -> tuple[Item | Unreadable, Outcome]:
         # Awaited in place, not popped first, so abandon() still reaches it.
@@ -98,5 +112,7 @@ async def run_events(
     enricher: Enricher, items: Iterable[Item | Unreadable], *, concurrency: int
 ) -> AsyncIterator[tuple[str, Outcome]]:
     """Yield ``(origin, outcome)`` for every item, in input order, ``concurrency`` at a time."""
-    async for item, outcome in EventRunner(enricher, concurrency=concurrency).run(iter(items)):
-        yield item.origin, outcome
+    runner = EventRunner(enricher, concurrency=concurrency)
+    async with contextlib.aclosing(runner.run(iter(items))) as outcomes:
+        async for item, outcome in outcomes:
+            yield item.origin, outcome
