@@ -1,4 +1,5 @@
-"""Fixtures shared by the core's tests: a clean environment, and short names for the fakes.
+"""Fixtures shared by the core's tests: a clean environment, short names for the fakes, and a cold
+Lambda process.
 
 The fakes and the no-wait retries come from the test kit's pytest plugin
 (``genesys_enrich.testing.pytest_plugin``), loaded through its entry point as in any plugin's suite.
@@ -6,6 +7,7 @@ The fakes and the no-wait retries come from the test kit's pytest plugin
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.settings import ENV_PREFIX, SEED_ENV_NAMES, SETTINGS_FILE_ENV
 from genesys_enrich.testing import FakeCrm, FakeGenesys
 
@@ -47,6 +50,29 @@ def genesys(fake_genesys: FakeGenesys) -> FakeGenesys:
 @pytest.fixture
 def crm(fake_crm: FakeCrm) -> FakeCrm:
     return fake_crm
+
+
+@pytest.fixture
+def lambda_process(
+    monkeypatch: pytest.MonkeyPatch, genesys: FakeGenesys, crm: FakeCrm
+) -> Iterator[aws_lambda._Process]:
+    """A cold Lambda execution environment configured the seed's way: environment variables."""
+    for name, value in {
+        "GENESYS_CLIENT_ID": genesys.client_id,
+        "GENESYS_CLIENT_SECRET": genesys.client_secret,
+        "GENESYS_API_URL": genesys.url,
+        "GENESYS_LOGIN_URL": genesys.url,
+        "CRM_API_BASE_URL": crm.url,
+        "CRM_API_KEY": "demo-crm-key",
+    }.items():
+        monkeypatch.setenv(name, value)
+    process = aws_lambda._Process()
+    monkeypatch.setattr(aws_lambda, "_process", process)
+    logger = logging.getLogger("genesys_enrich")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield process
+    process.close()
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 class Installer:

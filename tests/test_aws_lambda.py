@@ -3,36 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.testing import FakeCrm, FakeGenesys, seed_event
-
-
-@pytest.fixture
-def lambda_process(
-    monkeypatch: pytest.MonkeyPatch, genesys: FakeGenesys, crm: FakeCrm
-) -> Iterator[aws_lambda._Process]:
-    """A cold Lambda execution environment configured the seed's way: environment variables."""
-    for name, value in {
-        "GENESYS_CLIENT_ID": genesys.client_id,
-        "GENESYS_CLIENT_SECRET": genesys.client_secret,
-        "GENESYS_API_URL": genesys.url,
-        "GENESYS_LOGIN_URL": genesys.url,
-        "CRM_API_BASE_URL": crm.url,
-        "CRM_API_KEY": "demo-crm-key",
-    }.items():
-        monkeypatch.setenv(name, value)
-    process = aws_lambda._Process()
-    monkeypatch.setattr(aws_lambda, "_process", process)
-    logger = logging.getLogger("genesys_enrich")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield process
-    process.close()
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def test_warm_invocations_reuse_clients_and_token(

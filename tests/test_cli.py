@@ -260,3 +260,86 @@ def test_hostile_input_files_each_get_an_outcome_and_the_rest_still_runs(
     statuses = [json.loads(line)["status"] for line in output.read_text().splitlines()]
     assert code == 1
     assert statuses == ["enriched", "failed", "failed", "enriched"]
+
+
+def test_a_dead_letter_file_given_as_input_is_refused_before_anything_runs(
+    tmp_path: Path,
+    settings_file: Path,
+    genesys: FakeGenesys,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Running the default dead-letter file, or a folder holding it, exits 2 pointing at replay,
+    instead of appending to the file it reads for ever."""
+    write_jsonl(Path("dead-letter.jsonl"), [seed_event("CUST-1001")])
+    before = Path("dead-letter.jsonl").read_text()
+    folder = tmp_path / "captured"
+    folder.mkdir()
+    write_jsonl(folder / "events.jsonl", [seed_event("CUST-1001")])
+    settings = ["--settings", str(settings_file)]
+    as_file = main(["run", "dead-letter.jsonl", *settings])
+    as_file_err = capsys.readouterr().err
+    in_folder = main(["run", str(folder), "--dead-letter", str(folder / "dl.jsonl"), *settings])
+    in_folder_err = capsys.readouterr().err
+    assert (as_file, in_folder) == (2, 2)
+    assert "genesys-enrich replay dead-letter.jsonl" in as_file_err
+    assert f"also an input ({folder})" in in_folder_err
+    assert Path("dead-letter.jsonl").read_text() == before
+    assert genesys.writes == []
+
+
+def test_a_mistyped_input_path_is_a_usage_error_naming_it(
+    tmp_path: Path, settings_file: Path, genesys: FakeGenesys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path that does not exist exits 2 before any event runs, naming the path, and leaves no
+    dead letter behind."""
+    events = write_jsonl(tmp_path / "events.jsonl", [seed_event("CUST-1001")])
+    typo = tmp_path / "evnets.jsonl"
+    code = main(["run", str(events), str(typo), "--settings", str(settings_file)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"no such file or directory: {typo}" in err
+    assert "Traceback" not in err
+    assert genesys.writes == []
+    assert not Path("dead-letter.jsonl").exists()
+
+
+def test_a_bad_first_line_fails_alone_and_the_rest_still_runs(
+    tmp_path: Path,
+    settings_file: Path,
+    genesys: FakeGenesys,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A JSONL file or stdin whose first line is not JSON loses only that line: the good lines are
+    enriched and the dead letter holds the bad line alone, ready for replay."""
+    good = json.dumps(seed_event("CUST-1001"))
+    lines = f"{{not json\n{good}\n{good}\n"
+    (tmp_path / "events.jsonl").write_text(lines)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(lines))
+    output = tmp_path / "outcomes.jsonl"
+    args = ["--settings", str(settings_file), "--output", str(output), "--quiet"]
+    code = main(["run", str(tmp_path / "events.jsonl"), "-", *args])
+    statuses = [json.loads(line)["status"] for line in output.read_text().splitlines()]
+    letters = [
+        json.loads(line) for line in (tmp_path / "dead-letter.jsonl").read_text().splitlines()
+    ]
+    assert code == 1
+    assert statuses == ["failed", "enriched", "enriched"] * 2
+    assert [(letter["origin"], letter["text"]) for letter in letters] == [
+        (f"{tmp_path / 'events.jsonl'}:1", "{not json"),
+        ("stdin:1", "{not json"),
+    ]
+    assert len(genesys.writes) == 4
+    assert capsys.readouterr().out.splitlines()[0] == "6 events: 4 enriched, 2 failed"
+
+
+def test_a_start_up_error_leaves_the_previous_output_file_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Missing credentials exit 2 without emptying the outcomes an earlier run wrote to --output."""
+    events = write_jsonl(tmp_path / "e.jsonl", [seed_event()])
+    output = tmp_path / "outcomes.jsonl"
+    output.write_text('{"status": "enriched"}\n')
+    assert main(["run", str(events), "--output", str(output)]) == 2
+    assert "GENESYS_CLIENT_ID" in capsys.readouterr().err
+    assert output.read_text() == '{"status": "enriched"}\n'

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -177,6 +178,21 @@ def test_a_run_appends_to_an_existing_dead_letter_file(tmp_path: Path, settings_
             ]
         )
     assert len(read_jsonl(dead)) == 2
+
+
+def test_replay_keeps_the_dead_letter_files_permissions(
+    tmp_path: Path, settings_file: Path
+) -> None:
+    """A dead-letter file shared with a team (mode 644) is still 644 after a replay rewrites it."""
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(seed_event(interaction_id="bad")) + "\n")
+    dead = tmp_path / "dead.jsonl"
+    common = ["--settings", str(settings_file), "--quiet"]
+    assert main(["run", str(events), "--dead-letter", str(dead), *common]) == 1
+    dead.chmod(0o644)
+    assert main(["replay", str(dead), *common]) == 1
+    assert len(read_jsonl(dead)) == 1
+    assert stat.S_IMODE(dead.stat().st_mode) == 0o644
 
 
 def test_replay_of_a_missing_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

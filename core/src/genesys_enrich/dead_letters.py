@@ -13,8 +13,10 @@ it is fine: it is read back as written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,6 +152,9 @@ class DeadLetterFile:
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
         )
         self._temporary = Path(name)
+        # mkstemp makes the file private; the one it replaces keeps the permissions it had.
+        with contextlib.suppress(FileNotFoundError):
+            self._temporary.chmod(stat.S_IMODE(self.path.stat().st_mode))
         return os.fdopen(handle, "w", encoding="utf-8")
 
     def close(self, *, commit: bool = True) -> None:

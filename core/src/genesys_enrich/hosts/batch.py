@@ -32,7 +32,8 @@ from .report import outcome_block, summary_table
 from .runner import EventRunner
 from .summary import RunSummary
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""The command's exit codes (see :mod:`genesys_enrich.hosts.cli`)."""
 
 
 @dataclass(frozen=True)
@@ -81,21 +82,26 @@ async def run_batch(
     progress = None if quiet else Progress(err, total=total, terminal=err.isatty())
     with ExitStack() as files:
         files.enter_context(dead_letters)
-        output = files.enter_context(_open_output(options.output)) if options.output else None
         async with await Enricher.start(settings, dry_run=options.dry_run) as enricher:
+            # Only once start-up succeeded: opening truncates what an earlier run wrote there.
+            output = files.enter_context(_open_output(options.output)) if options.output else None
             runner = EventRunner(enricher, concurrency=options.concurrency)
+            # Closed before the enricher, so no event in flight outlives its clients.
             with _interrupts(runner, progress, err):
-                async for item, outcome in runner.run(items):
-                    summary.add(outcome)
-                    if output is not None:
-                        output.write(json.dumps(outcome.to_json()) + "\n")
-                    if outcome.status is Status.FAILED:
-                        dead_letters.add(_dead_letter(item, outcome))
-                    if show_each:
-                        block = outcome_block(item.origin, outcome, show_request=options.dry_run)
-                        print(block, file=out)
-                    if progress is not None:
-                        progress.update(summary.total, summary.failed)
+                async with contextlib.aclosing(runner.run(items)) as outcomes:
+                    async for item, outcome in outcomes:
+                        summary.add(outcome)
+                        if output is not None:
+                            output.write(json.dumps(outcome.to_json()) + "\n")
+                        if outcome.status is Status.FAILED:
+                            dead_letters.add(_dead_letter(item, outcome))
+                        if show_each:
+                            block = outcome_block(
+                                item.origin, outcome, show_request=options.dry_run
+                            )
+                            print(block, file=out)
+                        if progress is not None:
+                            progress.update(summary.total, summary.failed)
         if runner.stopped:
             summary.interrupted = True
             summary.not_started = after_stop()

@@ -23,11 +23,17 @@ from genesys_enrich.plugins import discover
 from genesys_enrich.scaffold import add_new_plugin_command
 from genesys_enrich.settings import Settings, load_settings
 
-from .batch import BatchOptions, default_dead_letter_path, run_batch
-from .inputs import Item, Unreadable, count_events, read_events
+from .batch import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    BatchOptions,
+    default_dead_letter_path,
+    run_batch,
+)
+from .inputs import Item, Unreadable, count_events, input_reading, missing_inputs, read_events
 from .report import plugins_table
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genesys-enrich: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`genesys-enrich plugins | head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -153,8 +159,19 @@ def _positive_int(text: str) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if missing := missing_inputs(args.events):
+        print(f"genesys-enrich: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
     output = Path(args.output) if args.output else None
     dead_letters = Path(args.dead_letter) if args.dead_letter else default_dead_letter_path(output)
+    if (source := input_reading(args.events, dead_letters)) is not None:
+        print(
+            f"genesys-enrich: the dead-letter file {dead_letters} is also an input ({source}): "
+            "failed events would be appended to the file being read. Run its events again with "
+            f"`genesys-enrich replay {dead_letters}`, or give another --dead-letter FILE.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     items = read_events(args.events, sys.stdin)
     reads_terminal = "-" in args.events and sys.stdin.isatty()
 

@@ -1,7 +1,9 @@
 """Read events for the command line: JSON files (one event or a list), JSONL, directories, stdin.
 
-JSONL is read line by line, so a file of any length runs in flat memory. A line or file that is not
-JSON becomes an :class:`Unreadable` item in the stream, so it gets an outcome like any other event.
+JSONL is read line by line, so a file of any length runs in flat memory; a ``.jsonl`` file always
+is, whatever its first line. A JSON document (a ``.json`` file, or stdin that is not JSONL) is read
+whole; one that does not parse is read line by line after all. A line that is not JSON becomes an
+:class:`Unreadable` item in the stream, so it gets an outcome like any other event.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+_SUFFIXES = (".json", ".jsonl")
+"""The files a directory given as input contributes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +45,7 @@ def read_events(names: Iterable[str], stdin: IO[Any] | None = None) -> Iterator[
     """Every event in the named files, directories (their ``*.json`` and ``*.jsonl``), or ``-``."""
     for name in names:
         if name == "-":
-            yield from _read_stream("stdin", _lines(stdin or sys.stdin))
+            yield from _read_stream("stdin", _lines(stdin or sys.stdin), jsonl=False)
             continue
         files = _files(name)
         if files is None:
@@ -49,9 +54,31 @@ def read_events(names: Iterable[str], stdin: IO[Any] | None = None) -> Iterator[
         for file in files:
             try:
                 with file.open("rb") as stream:
-                    yield from _read_stream(str(file), stream)
+                    yield from _read_stream(str(file), stream, jsonl=file.suffix == ".jsonl")
             except OSError as error:
                 yield Unreadable(str(file), f"{file} cannot be read: {error.strerror or error}")
+
+
+def missing_inputs(names: Iterable[str]) -> list[str]:
+    """The names that are neither ``-`` nor an existing file or directory."""
+    return [name for name in names if name != "-" and _files(name) is None]
+
+
+def input_reading(names: Iterable[str], path: Path) -> str | None:
+    """The input among ``names`` that would read ``path`` (the file itself, or a directory it
+    sits in with a suffix that is read), or ``None``. Paths are compared resolved."""
+    target = path.resolve()
+    for name in names:
+        if name == "-":
+            continue
+        given = Path(name).resolve()
+        if given == target or (given.is_dir() and _read_in_directory(target, given)):
+            return name
+    return None
+
+
+def _read_in_directory(file: Path, directory: Path) -> bool:
+    return file.parent == directory and file.suffix in _SUFFIXES
 
 
 def count_events(names: Iterable[str]) -> int | None:
@@ -68,7 +95,7 @@ def count_events(names: Iterable[str]) -> int | None:
         for file in files:
             try:
                 with file.open("rb") as stream:
-                    total += _count_stream(stream)
+                    total += _count_stream(stream, jsonl=file.suffix == ".jsonl")
             except OSError:
                 total += 1
     return total
@@ -78,7 +105,7 @@ def _files(name: str) -> list[Path] | None:
     """The file, or the directory's JSON and JSONL files in order; ``None`` when neither exists."""
     path = Path(name)
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl") and p.is_file())
+        return sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
     return [path] if path.is_file() else None
 
 
@@ -109,21 +136,32 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="backslashreplace")
 
 
-def _read_stream(origin: str, lines: Iterable[bytes]) -> Iterator[Item | Unreadable]:
-    """JSONL when the first line is a JSON value on its own; otherwise one JSON document."""
-    lines = iter(lines)
-    first = next((line for line in lines if line.strip()), b"")
-    if not first:
+def _read_stream(
+    origin: str, lines: Iterable[bytes], *, jsonl: bool
+) -> Iterator[Item | Unreadable]:
+    """A ``.jsonl`` input line by line. Anything else: JSONL when its first line is a JSON value on
+    its own; otherwise one JSON document or, when it is not one, line by line after all, so each bad
+    line fails on its own and the good ones still run."""
+    numbered = ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
+    first = next(numbered, None)
+    if first is None:
         return
     try:
-        value = _decode(first)
+        value = _decode(first[1])
     except ValueError:
-        yield from _read_document(origin, first + b"".join(lines))
-        return
-    yield from _items(origin, value, line=1)
-    for number, line in enumerate(lines, start=2):
-        if not line.strip():
-            continue
+        if jsonl:
+            yield from _read_lines(origin, [first])
+        else:
+            rest = list(numbered)
+            yield from _read_document(origin, [first, *rest])
+            return
+    else:
+        yield from _items(origin, value, line=first[0])
+    yield from _read_lines(origin, numbered)
+
+
+def _read_lines(origin: str, numbered: Iterable[tuple[int, bytes]]) -> Iterator[Item | Unreadable]:
+    for number, line in numbered:
         try:
             yield Item(f"{origin}:{number}", _decode(line))
         except ValueError as error:
@@ -134,11 +172,11 @@ def _read_stream(origin: str, lines: Iterable[bytes]) -> Iterator[Item | Unreada
             )
 
 
-def _read_document(origin: str, data: bytes) -> Iterator[Item | Unreadable]:
+def _read_document(origin: str, numbered: list[tuple[int, bytes]]) -> Iterator[Item | Unreadable]:
     try:
-        value = _decode(data)
-    except ValueError as error:
-        yield Unreadable(origin, f"{origin} is neither JSON nor JSONL: {_why(error)}", _text(data))
+        value = _decode(b"".join(line for _, line in numbered))
+    except ValueError:
+        yield from _read_lines(origin, numbered)
         return
     yield from _items(origin, value, line=None)
 
@@ -151,18 +189,22 @@ def _items(origin: str, value: Any, line: int | None) -> Iterator[Item]:
         yield Item(f"{origin}:{line}" if line else origin, value)
 
 
-def _count_stream(lines: Iterable[bytes]) -> int:
-    lines = iter(lines)
-    first = next((line for line in lines if line.strip()), b"")
-    if not first:
+def _count_stream(lines: Iterable[bytes], *, jsonl: bool) -> int:
+    """How many items :func:`_read_stream` makes of ``lines``."""
+    numbered = (line for line in lines if line.strip())
+    first = next(numbered, None)
+    if first is None:
         return 0
     try:
         value = _decode(first)
     except ValueError:
+        if jsonl:
+            return 1 + sum(1 for _ in numbered)
+        rest = list(numbered)
         try:
-            value = _decode(first + b"".join(lines))
+            value = _decode(first + b"".join(rest))
         except ValueError:
-            return 1
+            return 1 + len(rest)
         return len(value) if isinstance(value, list) else 1
     head = len(value) if isinstance(value, list) else 1
-    return head + sum(1 for line in lines if line.strip())
+    return head + sum(1 for _ in numbered)

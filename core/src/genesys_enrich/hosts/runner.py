@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.models import Outcome, Status
@@ -45,30 +46,44 @@ class EventRunner:
 
     async def run(
         self, items: Iterator[Item | Unreadable]
-    ) -> AsyncIterator[tuple[Item | Unreadable, Outcome]]:
+    ) -> AsyncGenerator[tuple[Item | Unreadable, Outcome], None]:
         """Yield ``(item, outcome)`` for every item taken, in input order.
 
         The input is read only as fast as outcomes are taken, so memory stays flat however long
-        it is.
+        it is. When the caller stops taking outcomes (an error, a closed stdout) and closes the
+        generator, the events still in flight are cancelled and awaited, so none runs on after
+        the enricher's clients are closed: close it before them (``contextlib.aclosing``).
         """
         in_flight = self._in_flight
-        while not self.stopped:
-            if len(in_flight) >= self.concurrency:
+        try:
+            while not self.stopped:
+                if len(in_flight) >= self.concurrency:
+                    yield await self._oldest()
+                    continue
+                next_item = next(items, None)
+                if next_item is None:
+                    break
+                in_flight.append((next_item, asyncio.ensure_future(self._process(next_item))))
+            while in_flight:
                 yield await self._oldest()
-                continue
-            next_item = next(items, None)
-            if next_item is None:
-                break
-            in_flight.append((next_item, asyncio.ensure_future(self._process(next_item))))
-        while in_flight:
-            yield await self._oldest()
+        finally:
+            await self._cancel_in_flight()
+
+    async def _cancel_in_flight(self) -> None:
+        tasks = [task for _, task in self._in_flight]
+        self._in_flight.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def _oldest(self) -> tuple[Item | Unreadable, Outcome]:
         # Awaited in place, not popped first, so abandon() still reaches it.
         item, task = self._in_flight[0]
-        outcome = await task
+        await asyncio.wait([task])
         self._in_flight.popleft()
-        return item, outcome
+        # A task cancelled before its first step never ran _process, so never made its outcome.
+        return item, _interrupted(item) if task.cancelled() else task.result()
 
     async def _process(self, item: Item | Unreadable) -> Outcome:
         if isinstance(item, Unreadable):
@@ -77,18 +92,27 @@ class EventRunner:
             return await self.enricher.process(item.event)
         except asyncio.CancelledError:
             # Only abandon() cancels these tasks; the event must still end in an outcome.
-            event_id = item.event.get("id") if isinstance(item.event, dict) else None
-            return Outcome(
-                Status.FAILED,
-                INTERRUPTED,
-                event_id=event_id if isinstance(event_id, str) else None,
-                retryable=True,
-            )
+            return _interrupted(item)
+
+
+def _interrupted(item: Item | Unreadable) -> Outcome:
+    """The outcome of an event cut short: a failure worth retrying."""
+    if isinstance(item, Unreadable):
+        return Outcome(Status.FAILED, f"bad input: {item.reason}")
+    event_id = item.event.get("id") if isinstance(item.event, dict) else None
+    return Outcome(
+        Status.FAILED,
+        INTERRUPTED,
+        event_id=event_id if isinstance(event_id, str) else None,
+        retryable=True,
+    )
 
 
 async def run_events(
     enricher: Enricher, items: Iterable[Item | Unreadable], *, concurrency: int
 ) -> AsyncIterator[tuple[str, Outcome]]:
     """Yield ``(origin, outcome)`` for every item, in input order, ``concurrency`` at a time."""
-    async for item, outcome in EventRunner(enricher, concurrency=concurrency).run(iter(items)):
-        yield item.origin, outcome
+    runner = EventRunner(enricher, concurrency=concurrency)
+    async with contextlib.aclosing(runner.run(iter(items))) as outcomes:
+        async for item, outcome in outcomes:
+            yield item.origin, outcome
