@@ -166,7 +166,7 @@ def test_plugins_lists_the_built_ins_as_json(capsys: pytest.CaptureFixture[str])
 
 
 def test_plugins_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
-    """The default listing is a table with the enabled column."""
+    """The default listing is a table with the enabled and hooks columns."""
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == [
@@ -174,10 +174,13 @@ def test_plugins_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
         "distribution",
         "status",
         "enabled",
+        "hooks",
         "provides",
         "error",
     ]
-    assert any(line.startswith("rest ") and "source:rest" in line for line in out.splitlines())
+    [rest] = [line.split() for line in out.splitlines() if line.startswith("rest ")]
+    assert rest[3:6] == ["loaded", "yes", "crm_sources"]
+    assert "source:rest" in rest
 
 
 def test_demo_runs_on_a_fresh_checkout() -> None:

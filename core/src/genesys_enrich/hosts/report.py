@@ -117,8 +117,10 @@ def plugins_table(registry: PluginRegistry, enabled: Iterable[str]) -> str:
                 f"{info.distribution or '-'} {info.version or ''}".strip(),
                 info.status.value,
                 "yes" if info.name in on else "no",
+                ", ".join(hook.removeprefix("register_") for hook in info.hooks) or "-",
                 ", ".join(provides) or "-",
                 info.error or "",
             ]
         )
-    return table(["name", "distribution", "status", "enabled", "provides", "error"], rows)
+    headers = ["name", "distribution", "status", "enabled", "hooks", "provides", "error"]
+    return table(headers, rows)
