@@ -53,6 +53,28 @@ def crm(fake_crm: FakeCrm) -> FakeCrm:
 
 
 @pytest.fixture
+def settings_file(tmp_path: Path, genesys: FakeGenesys, crm: FakeCrm) -> Path:
+    """A settings file pointing the command line at the fakes."""
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        f"""
+[genesys]
+api_url = "{genesys.url}"
+login_url = "{genesys.url}"
+client_id = "{genesys.client_id}"
+client_secret = "{genesys.client_secret}"
+# Paced at Genesys' 300 a minute, a 1,000-event test would take minutes; the fake has no limit.
+requests_per_minute = 1000000
+
+[plugins.rest]
+base_url = "{crm.url}"
+api_key = "{crm.api_key}"
+"""
+    )
+    return path
+
+
+@pytest.fixture
 def lambda_process(
     monkeypatch: pytest.MonkeyPatch, genesys: FakeGenesys, crm: FakeCrm
 ) -> Iterator[aws_lambda._Process]:

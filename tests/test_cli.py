@@ -14,25 +14,6 @@ from genesys_enrich.hosts.cli import main
 from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, sample, seed_event
 
 
-@pytest.fixture
-def settings_file(tmp_path: Path, genesys: FakeGenesys, crm: FakeCrm) -> Path:
-    path = tmp_path / "settings.toml"
-    path.write_text(
-        f"""
-[genesys]
-api_url = "{genesys.url}"
-login_url = "{genesys.url}"
-client_id = "{genesys.client_id}"
-client_secret = "{genesys.client_secret}"
-
-[plugins.rest]
-base_url = "{crm.url}"
-api_key = "{crm.api_key}"
-"""
-    )
-    return path
-
-
 def write_jsonl(path: Path, events: list[object]) -> Path:
     path.write_text("".join(json.dumps(event) + "\n" for event in events))
     return path

@@ -22,31 +22,6 @@ from genesys_enrich.hosts.cli import main
 from genesys_enrich.hosts.progress import Progress
 from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, sample, seed_event
 
-# Where the Genesys client paces its requests ([genesys] requests_per_minute, 300 by default, as
-# Genesys allows), 1,000 events would take minutes; the fake has no limit, so lift it.
-UNPACED = "requests_per_minute = 1000000"
-
-
-@pytest.fixture
-def settings_file(tmp_path: Path, genesys: FakeGenesys, crm: FakeCrm) -> Path:
-    path = tmp_path / "settings.toml"
-    path.write_text(
-        f"""
-[genesys]
-api_url = "{genesys.url}"
-login_url = "{genesys.url}"
-client_id = "{genesys.client_id}"
-client_secret = "{genesys.client_secret}"
-{UNPACED}
-
-[plugins.rest]
-base_url = "{crm.url}"
-api_key = "{crm.api_key}"
-"""
-    )
-    return path
-
-
 NOT_JSON = "{this line is not json"
 
 
