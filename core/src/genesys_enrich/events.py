@@ -4,9 +4,9 @@ Two shapes are understood:
 
 * the seed's: ``source: genesys.cloud`` with ``detail.interactionId`` and
   ``detail.externalCustomerId``;
-* Genesys Cloud's own partner events: ``source: aws.partner/genesys.com/cloud/<org>/<suffix>`` with
-  ``detail.topicName`` and ``detail.eventBody`` (``conversationId``, ``participantId``,
-  ``externalContactId``, ``ani``...).
+* Genesys Cloud's own partner events: ``source: aws.partner/genesys.com/cloud/<org>/<suffix>``,
+  the topic in ``detail-type`` and the body in ``detail.eventBody`` (``conversationId``,
+  ``participantId``, ``externalContactId``, ``ani``...).
 
 Handled Genesys topics are ``customer.start`` by default, and ``acd.start`` / ``user.start`` when
 settings name them: their bodies carry the same customer keys. ``...attributes`` topics are never
