@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import pytest
 
 from genesys_enrich.duplicates import NoDuplicateCheck, RecentEvents, duplicate_guard, process_once
 from genesys_enrich.models import Outcome, Status
@@ -117,3 +120,24 @@ async def test_a_zero_window_turns_the_check_off() -> None:
     assert isinstance(guard, NoDuplicateCheck)
     assert await guard.claim("a")
     assert await guard.claim("a")
+
+
+async def test_processing_that_raises_or_is_cancelled_lets_the_redelivery_through() -> None:
+    """A delivery the host hands back after an exception, or a timeout that cancelled it, is not
+    mistaken for a duplicate when it comes again."""
+    guard = RecentEvents(900)
+
+    async def crashes(event: Any, *, deadline: float | None = None) -> Outcome:
+        raise RuntimeError("bug")
+
+    async def hangs(event: Any, *, deadline: float | None = None) -> Outcome:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    with pytest.raises(RuntimeError):
+        await process_once(crashes, {"id": "a"}, guard)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(process_once(hangs, {"id": "b"}, guard), 0.01)
+    again = Recorder(ENRICHED, ENRICHED)
+    assert (await process_once(again, {"id": "a"}, guard)).status is Status.ENRICHED
+    assert (await process_once(again, {"id": "b"}, guard)).status is Status.ENRICHED

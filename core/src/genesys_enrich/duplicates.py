@@ -125,10 +125,18 @@ async def process_once(
     if not fresh:
         reason = f"duplicate delivery: event {event_id} was already received"
         return Outcome(Status.SKIPPED, reason, event_id=event_id)
-    outcome = await process(event, deadline=deadline)
+    try:
+        outcome = await process(event, deadline=deadline)
+    except BaseException:  # raised or cancelled: the host will hand the event back, so free it
+        await _release(guard, event_id)
+        raise
     if outcome.status is Status.FAILED and outcome.retryable:
-        try:
-            await guard.release(event_id)
-        except Exception:
-            logger.warning("could not release event %s for retry", event_id, exc_info=True)
+        await _release(guard, event_id)
     return outcome
+
+
+async def _release(guard: DuplicateGuard, event_id: str) -> None:
+    try:
+        await guard.release(event_id)
+    except Exception:
+        logger.warning("could not release event %s for retry", event_id, exc_info=True)
