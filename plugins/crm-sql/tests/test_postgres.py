@@ -96,6 +96,20 @@ def test_hostile_values_are_bound(make_source: Make, database: sa.URL) -> None:
     assert source.lookup(make_interaction(phone="+15550100199")) is not None
 
 
+def test_an_id_that_cannot_be_the_column_type_is_no_match(
+    make_source: Make, database: sa.URL
+) -> None:
+    """A caller's id that is not an integer, for an integer column, finds nobody: it neither fails
+    the source nor puts the id in a message."""
+    source = make_source(
+        url=url_of(database),
+        queries={"customer_id": "SELECT account FROM customers WHERE visits = :customer_id"},
+    )
+
+    assert source.lookup(make_interaction(customer_id="CUST-0042")) is None
+    assert source.lookup(make_interaction(customer_id="12")) == {"account": "ACCT-1"}
+
+
 def test_a_missing_column_is_not_retryable(make_source: Make, database: sa.URL) -> None:
     """A query naming a column the table lacks is a permanent failure with PostgreSQL's reason."""
     source = make_source(

@@ -126,6 +126,17 @@ def test_an_unreachable_database_is_a_retryable_failure(make_source: Make) -> No
     assert "hunter2" not in str(raised.value)
 
 
+def test_a_password_given_in_the_url_query_is_hidden_too(make_source: Make) -> None:
+    """libpq's ``?password=`` form is masked in messages like the ``user:pw@`` form."""
+    source = make_source(url="postgresql+psycopg://enrich@127.0.0.1:1/crm?password=hunter2-secret")
+
+    with pytest.raises(SourceError) as raised:
+        source.lookup(make_interaction(phone="+15550100199"))
+
+    assert "hunter2" not in str(raised.value)
+    assert "password=hidden" in str(raised.value)
+
+
 def test_a_missing_sqlite_file_is_reported_not_created(make_source: Make, tmp_path: Path) -> None:
     """A mistyped SQLite path fails the lookup retryably and leaves no empty database behind."""
     missing = tmp_path / "custmers.db"

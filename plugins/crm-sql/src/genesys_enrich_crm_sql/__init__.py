@@ -106,8 +106,8 @@ class SqlCustomerSource(CrmSource):
         url = sa.make_url(self.config.url)
         if self.config.password is not None:
             url = url.set(password=self.config.password.get_secret_value())
-        self.database = url.render_as_string(hide_password=True)
-        """The database, for messages: its URL without the password."""
+        self.database = _for_messages(url)
+        """The database, for messages: its URL without the password, wherever it was given."""
         self.queries = {key: sa.text(query) for key, query in self.config.queries.items()}
         try:
             self.engine = sa.create_engine(
@@ -142,6 +142,11 @@ class SqlCustomerSource(CrmSource):
         with connection:
             try:
                 return connection.execute(query, {key: value}).mappings().first()
+            except sa_exc.DataError:
+                # The value cannot be the column's type ('CUST-0042' for an integer id): no such
+                # customer, not a broken query. The value itself stays out of the message.
+                connection.rollback()
+                return None
             except sa_exc.DBAPIError as error:
                 if error.connection_invalidated:
                     msg = f"lost its connection to {self.database}: {_reason(error)}"
@@ -154,6 +159,15 @@ class SqlCustomerSource(CrmSource):
 
     async def aclose(self) -> None:
         self.engine.dispose()
+
+
+_SECRET_QUERY_KEYS = ("password", "sslpassword", "passfile")
+
+
+def _for_messages(url: sa.URL) -> str:
+    """The URL with its password hidden, including one given as ``?password=``."""
+    hidden = {key: "hidden" for key in url.query if key.lower() in _SECRET_QUERY_KEYS}
+    return url.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def _existing_sqlite_file(url: sa.URL) -> sa.URL:
