@@ -98,8 +98,11 @@ class RestSource(CrmSource):
         """Headers that authenticate a request. Override for API keys or OAuth tokens."""
         return {}
 
-    async def on_unauthorized(self) -> bool:
-        """Called after a 401. Drop a cached token and return ``True`` to retry once."""
+    async def on_unauthorized(self, response: httpx.Response) -> bool:
+        """Called after a 401. Drop the cached token and return ``True`` to retry once.
+
+        ``response.request.headers`` shows the credentials that were refused: under concurrency
+        another lookup may already have replaced them, and then there is nothing to drop."""
         return False
 
     def parse(self, response: httpx.Response) -> Mapping[str, JSONValue] | None:
@@ -142,7 +145,9 @@ class RestSource(CrmSource):
     async def send(self, request: Lookup) -> httpx.Response:
         """Send with retries; after a 401, re-authenticate once if :meth:`on_unauthorized` can."""
         response = await self._send_with_retries(request)
-        if response.status_code == httpx.codes.UNAUTHORIZED and await self.on_unauthorized():
+        if response.status_code == httpx.codes.UNAUTHORIZED and await self.on_unauthorized(
+            response
+        ):
             response = await self._send_with_retries(request)
         return response
 

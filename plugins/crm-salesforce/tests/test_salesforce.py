@@ -332,3 +332,47 @@ async def test_enabled_in_settings_it_enriches_through_the_pipeline() -> None:
     assert outcome.status is Status.ENRICHED, outcome.reason
     assert outcome.fields["Name"] == "Ada Lovelace"
     assert set(outcome.provenance.values()) == {"salesforce"}
+
+
+@respx.mock
+async def test_a_rejected_query_does_not_quote_the_customer_back(make_source: Make) -> None:
+    """Salesforce echoes the query in its message; only the last line, without the customer's
+    email, reaches the outcome and the logs."""
+    respx.post(TOKEN_URL).mock(return_value=token())
+    echoed = (
+        "\nSELECT Id FROM Contact WHERE Description = 'ada@example.com' LIMIT 1\n"
+        "                           ^\nERROR at Row:1:Column:30\n"
+        "field 'Description' can not be filtered in a query call"
+    )
+    respx.get(QUERY_URL).respond(400, json=[{"message": echoed, "errorCode": "INVALID_FIELD"}])
+
+    with pytest.raises(SourceError) as raised:
+        await make_source().lookup(make_interaction(email="ada@example.com"))
+
+    message = str(raised.value)
+    assert "INVALID_FIELD: field 'Description' can not be filtered in a query call" in message
+    assert "ada@example.com" not in message
+    assert "\n" not in message
+
+
+@respx.mock
+async def test_a_late_401_for_an_old_token_keeps_the_renewed_one(make_source: Make) -> None:
+    """A 401 answering a request made with a token that was since replaced does not throw the
+    fresh token away: no extra sign-in."""
+    sign_in = respx.post(TOKEN_URL).mock(side_effect=[token("old"), token("new")])
+    expired = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.headers["authorization"] == "Bearer old":
+            return httpx.Response(401, json=expired)
+        return httpx.Response(200, json=ADA)
+
+    respx.get(QUERY_URL).mock(side_effect=answer)
+    source = make_source()
+    await source.lookup(make_interaction(email="ada@example.com"))  # old refused, renewed to new
+    stale = httpx.Response(
+        401, request=httpx.Request("GET", QUERY_URL, headers={"Authorization": "Bearer old"})
+    )
+    assert await source.on_unauthorized(stale) is True
+    await source.lookup(make_interaction(email="ada@example.com"))
+    assert sign_in.call_count == 2

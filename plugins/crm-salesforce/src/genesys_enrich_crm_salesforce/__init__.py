@@ -135,8 +135,12 @@ class SalesforceSource(RestSource):
                 self._token = await self._fetch_token()
             return {"Authorization": f"Bearer {self._token}"}
 
-    async def on_unauthorized(self) -> bool:
-        self._token = None
+    async def on_unauthorized(self, response: httpx.Response) -> bool:
+        async with self._token_lock:
+            # Drop the token only if it is the one refused: a lookup that started before another
+            # renewed it must not throw the fresh one away.
+            if response.request.headers.get("Authorization") == f"Bearer {self._token}":
+                self._token = None
         return True
 
     async def send(self, request: Lookup) -> httpx.Response:
@@ -212,15 +216,21 @@ def _oauth_error(response: httpx.Response) -> str:
 
 
 def _api_error(response: httpx.Response) -> str:
-    """Salesforce's ``[{"errorCode": ..., "message": ...}]`` as one line."""
+    """Salesforce's ``[{"errorCode": ..., "message": ...}]`` as one line. Only the message's last
+    line is kept: the lines before it quote the query, and so the customer's email or phone."""
     body = _json(response)
     errors = body if isinstance(body, list) else [body]
     described = [
-        f"{error.get('errorCode', 'ERROR')}: {error.get('message', '')}".strip()
+        f"{error.get('errorCode', 'ERROR')}: {_last_line(error.get('message'))}".strip()
         for error in errors
         if isinstance(error, dict)
     ]
     return "; ".join(described) or f"HTTP {response.status_code}"
+
+
+def _last_line(message: Any) -> str:
+    lines = [line.strip() for line in str(message or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 @hookimpl
