@@ -17,11 +17,11 @@ from contextlib import ExitStack
 
 import httpx
 
-from genesys_enrich import JSONValue, hookimpl
+from genesys_enrich import JSONValue
 from genesys_enrich.app import Enricher
 from genesys_enrich.events import parse_event
 from genesys_enrich.rest import Lookup, RestSource, path_segment
-from genesys_enrich.testing import DEMO_CUSTOMERS, FakeCrm, seed_event, settings_for
+from genesys_enrich.testing import DEMO_CUSTOMERS, FakeCrm, as_plugin, seed_event, settings_for
 
 
 def plugin(index: int) -> object:
@@ -36,13 +36,7 @@ def plugin(index: int) -> object:
         def parse(self, response: httpx.Response) -> dict[str, JSONValue]:
             return {f"{k}_{self.name}": v for k, v in response.json().items()}
 
-    class Registration:
-        @staticmethod
-        @hookimpl
-        def register_crm_sources() -> list[type[RestSource]]:
-            return [Crm]
-
-    return Registration
+    return as_plugin(Crm)
 
 
 async def median_ms(sources: int, crms: list[FakeCrm], events: int, *, sequential: bool) -> float:
