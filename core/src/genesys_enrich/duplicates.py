@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from .events import event_id_of
 from .models import Outcome, Status
 
 logger = logging.getLogger(__name__)
@@ -112,8 +113,8 @@ async def process_once(
     guard itself fails (a shared store is down), the event is processed anyway: writing the same
     attributes twice is harmless, losing the event is not.
     """
-    event_id = event.get("id") if isinstance(event, Mapping) else None
-    if not isinstance(event_id, str) or not event_id:
+    event_id = event_id_of(event)
+    if event_id is None:
         return await process(event, deadline=deadline)
     try:
         fresh = await guard.claim(event_id)

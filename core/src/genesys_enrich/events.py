@@ -43,6 +43,16 @@ class NotHandled(Exception):
     """The event is fine but not ours to enrich; ``str(self)`` says why."""
 
 
+def event_id_of(event: Any) -> str | None:
+    """The EventBridge ``id`` of a raw event, when it has a usable one: even an event too broken
+    to parse keeps its id in its outcome, dead letter and duplicate check."""
+    if isinstance(event, Mapping):
+        value = event.get("id")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def parse_event(event: Any, *, topics: Iterable[str] = (CUSTOMER_START,)) -> Interaction:
     """Parse one EventBridge event.
 

@@ -19,7 +19,7 @@ import httpx
 
 from .blocking import BlockingLookup
 from .errors import EventError, GenesysError, InteractionNotFound, SourceError
-from .events import CUSTOMER_START, NotHandled, parse_event
+from .events import CUSTOMER_START, NotHandled, event_id_of, parse_event
 from .extensions import ContextMapper, CrmSource
 from .genesys.client import write_request
 from .merge import merge
@@ -110,7 +110,7 @@ class Pipeline:
             outcome = Outcome(
                 status=Status.FAILED,
                 reason=f"internal error: {type(error).__name__}: {error}",
-                event_id=_event_id(event),
+                event_id=event_id_of(event),
                 retryable=True,
             )
         return replace(outcome, duration_ms=(self._clock() - started) * 1000, dry_run=self.dry_run)
@@ -119,9 +119,9 @@ class Pipeline:
         try:
             interaction = parse_event(event, topics=self.topics)
         except NotHandled as decision:
-            return Outcome(Status.SKIPPED, str(decision), event_id=_event_id(event))
+            return Outcome(Status.SKIPPED, str(decision), event_id=event_id_of(event))
         except EventError as error:
-            return Outcome(Status.FAILED, f"bad event: {error}", event_id=_event_id(event))
+            return Outcome(Status.FAILED, f"bad event: {error}", event_id=event_id_of(event))
         # The outcome so far: each step below either ends the event or adds what it learnt.
         so_far = Outcome(
             Status.SKIPPED,
@@ -261,9 +261,3 @@ def _check_fields(found: Any, who: str = "lookup") -> str | None:
 
 def _describe(failures: Iterable[SourceResult]) -> str:
     return "; ".join(f"{result.source} {result.error}" for result in failures)
-
-
-def _event_id(event: Any) -> str | None:
-    if isinstance(event, Mapping) and isinstance(event.get("id"), str):
-        return cast("str", event["id"])
-    return None

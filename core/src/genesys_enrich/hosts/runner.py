@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 
 from genesys_enrich.app import Enricher
+from genesys_enrich.events import event_id_of
 from genesys_enrich.models import Outcome, Status
 
 from .inputs import Item, Unreadable
@@ -99,13 +100,7 @@ def _interrupted(item: Item | Unreadable) -> Outcome:
     """The outcome of an event cut short: a failure worth retrying."""
     if isinstance(item, Unreadable):
         return Outcome(Status.FAILED, f"bad input: {item.reason}")
-    event_id = item.event.get("id") if isinstance(item.event, dict) else None
-    return Outcome(
-        Status.FAILED,
-        INTERRUPTED,
-        event_id=event_id if isinstance(event_id, str) else None,
-        retryable=True,
-    )
+    return Outcome(Status.FAILED, INTERRUPTED, event_id=event_id_of(item.event), retryable=True)
 
 
 async def run_events(
