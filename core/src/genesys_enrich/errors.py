@@ -24,12 +24,18 @@ class SourceError(EnrichError):
 
     Sources raise this (or let any other exception escape) when the lookup failed, as opposed to
     returning ``None`` when the customer is unknown. ``retryable`` tells the core whether the same
-    lookup may succeed later (a 5xx, a timeout) or not (bad credentials).
+    lookup may succeed later (a 5xx, a timeout) or not (a malformed answer). ``misconfigured``
+    says the deployment, not the event, is wrong (credentials refused, a base URL that does not
+    exist): the event is kept whole for replay once someone fixes it, and the message says what
+    to fix.
     """
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = True, misconfigured: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.misconfigured = misconfigured
 
 
 class GenesysError(EnrichError):
