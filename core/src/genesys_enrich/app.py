@@ -15,8 +15,8 @@ from typing import Any, Self
 import httpx
 from pydantic import SecretStr
 
+from ._sources import AnySource, ContextMapper, PluginContext
 from .errors import ConfigError
-from .extensions import ContextMapper, CrmSource, PluginContext
 from .genesys.auth import TokenProvider
 from .genesys.client import GenesysClient, WriteLimits
 from .genesys.ratelimit import Clock, RateLimiter
@@ -38,7 +38,7 @@ class Enricher:
         settings: Settings,
         http: httpx.AsyncClient,
         registry: PluginRegistry,
-        sources: list[CrmSource],
+        sources: list[AnySource],
         mappers: list[ContextMapper],
         genesys: GenesysClient | None,
         *,
