@@ -10,8 +10,8 @@ import pytest
 import respx
 from pydantic import ValidationError
 
-from genesys_enrich import SourceError, Status
 from genesys_enrich.app import Enricher
+from genesys_enrich.plugin import SourceError, Status
 from genesys_enrich.retry import RetryableResponse
 from genesys_enrich.testing import customer_start_event, make_interaction, settings_for
 from genesys_enrich.testing.pytest_plugin import SourceBuilder

@@ -11,7 +11,7 @@ import respx
 import stamina
 from pydantic import ValidationError
 
-from genesys_enrich import SourceError
+from genesys_enrich.plugin import SourceError
 from genesys_enrich.testing import make_event, make_interaction
 from genesys_enrich.testing.pytest_plugin import SourceBuilder
 from genesys_enrich_crm_rest import RestConfig, RestCustomerSource

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from genesys_enrich import ConfigError, SourceError, Status
 from genesys_enrich.app import Enricher
 from genesys_enrich.hosts.demo import run_demo
+from genesys_enrich.plugin import ConfigError, SourceError, Status
 from genesys_enrich.testing import FakeGenesys, customer_start_event, make_interaction, settings_for
 from genesys_enrich_crm_sql import SqlCustomerSource
 

@@ -9,9 +9,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from genesys_enrich import Field, Interaction, Record
-from genesys_enrich.extensions import PluginContext
 from genesys_enrich.models import WriteTarget
+from genesys_enrich.plugin import Field, Interaction, PluginContext, Record
 from genesys_enrich_mapper_fields import SEED_FIELDS, FieldsConfig, FieldsMapper
 
 CONTEXT = PluginContext(http=httpx.AsyncClient(), logger=logging.getLogger("test"))
