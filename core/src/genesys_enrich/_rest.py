@@ -302,7 +302,7 @@ class RestSource(CrmSource):
 
     def describe(self, response: httpx.Response) -> str:
         """A failure's reason: the status, the CRM's error code and message, its request id."""
-        parts = [f"HTTP {response.status_code}"]
+        parts = [f"answered HTTP {response.status_code}"]
         if self.error_code_at or self.error_message_at:
             body = _json(response)
             for path in (self.error_code_at, self.error_message_at):
