@@ -182,10 +182,11 @@ class RestSource(CrmSource):
     request_id_header: ClassVar[str | None] = None
     """The header carrying the CRM's request id, quoted in a failure's reason for its support."""
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy(
-        max_retry_after=2.0, wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
+        max_retry_after=float("inf"), wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
     )
     """CRM lookups wait little: an agent is about to pick up. A retry or rate-limit wait that would
-    not end within ``timeout_seconds`` is not made: the lookup fails, retryable, at once."""
+    not end within ``timeout_seconds`` is not made: the lookup fails, retryable, at once. A wait
+    the CRM asked for is never cut short (a retry before it ends would only be refused again)."""
 
     def __init__(self, config: PluginConfig, context: PluginContext) -> None:
         super().__init__(config, context)
