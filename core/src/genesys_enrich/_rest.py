@@ -333,7 +333,7 @@ class RestSource(CrmSource):
                     except SourceError as error:
                         if error.retry_after is not None:
                             self._pause(error.retry_after)
-                        raise _without(error, hide) from None
+                        raise _without(error, (*hide, *_secrets(self.config))) from None
         except Exception as error:
             if hook.out_of_time is None:  # only a retry cut short has more to say
                 raise
@@ -461,8 +461,15 @@ def _sortable(value: Any) -> tuple[int, Any]:
     return (2, str(value))
 
 
+def _secrets(config: PluginConfig) -> list[str]:
+    """The source's secret settings: a CRM may quote a refused credential in its error message."""
+    values = (getattr(config, name) for name in type(config).model_fields)
+    return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+
+
 def _without(error: SourceError, values: tuple[str, ...]) -> SourceError:
-    """The error with the customer's values blanked out of its message."""
+    """The error with the customer's values (and the source's secrets) blanked out of its
+    message."""
     message = str(error)
     for value in values:
         if len(value) >= 3:
