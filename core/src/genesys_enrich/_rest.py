@@ -66,7 +66,8 @@ class Lookup:
     Declared on a source as a template: ``{value}`` stands for the customer key's value (in the
     path, encoded as exactly one segment; in the query and body, as is, since httpx and JSON encode
     them), ``{key}`` for the key's name, and ``{<setting>}`` for a setting of the source
-    (``/services/data/v{api_version}/query``, ``{search_fields[email]}``; never a secret). A JSON
+    (``/services/data/v{api_version}/query``, ``{search_fields[email]}``; never a secret). A list
+    setting within a string is written comma-separated (``{"$select": "{fields}"}``); a JSON
     value that is one setting's placeholder alone (``"properties": "{properties}"``) takes the
     setting's value as it is, a list say. Write a literal brace as ``{{`` or ``}}``.
     """
@@ -85,8 +86,13 @@ class Lookup:
             if not isinstance(item := getattr(config, name), SecretStr)
         }
 
+        inline = {
+            name: ",".join(map(str, item)) if isinstance(item, list) else item
+            for name, item in settings.items()
+        }
+
         def fill(template: str, encoded: str) -> str:
-            return template.format_map({**settings, "key": key, "value": encoded})
+            return template.format_map({**inline, "key": key, "value": encoded})
 
         def fill_json(node: Any) -> Any:
             if isinstance(node, str):
