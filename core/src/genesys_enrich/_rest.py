@@ -163,7 +163,7 @@ class RestSource(CrmSource):
     fields: ClassVar[Mapping[str, str] | Sequence[str] | None] = None
     """Fields to keep: a list of dotted paths (kept under those names), or output name to dotted
     path (``{"tier": "loyalty.tier"}``); ``None`` keeps the whole record. Missing or null values
-    are left out; nested objects are kept whole."""
+    are left out, whole record or not; nested objects are kept whole."""
     exclude: ClassVar[Mapping[str, Collection[Any]]] = {}
     """Records to ignore: dotted path to the values that exclude a record
     (``{"status": {"closed", "merged"}}``)."""
@@ -302,9 +302,11 @@ class RestSource(CrmSource):
     def select(self, record: Record) -> Mapping[str, JSONValue]:
         """The fields to contribute from the chosen record (see :attr:`fields`)."""
         if self.fields is None:
-            return record
-        paths = self.fields if isinstance(self.fields, Mapping) else {p: p for p in self.fields}
-        found = {name: at(record, path) for name, path in paths.items()}
+            found = record
+        else:
+            paths = self.fields if isinstance(self.fields, Mapping) else {p: p for p in self.fields}
+            found = {name: at(record, path) for name, path in paths.items()}
+        # A null is the CRM having no value: left out, it cannot hide another source's value.
         return {name: value for name, value in found.items() if value is not None}
 
     def describe(self, response: httpx.Response) -> str:

@@ -424,3 +424,10 @@ async def test_a_503_with_a_retry_after_past_the_budget_is_not_waited_for(
 
     assert caught.value.retryable is True
     assert crm.call_count == 1
+
+
+async def test_a_null_field_is_left_out(make: Any, crm: respx.Route) -> None:
+    """A field the CRM answers as null is not contributed, so it hides no other source's value."""
+    crm.return_value = httpx.Response(200, json={**CUSTOMER, "lastPurchaseDate": None})
+
+    assert await make().lookup(make_interaction(customer_id="CUST-1001")) == CUSTOMER
