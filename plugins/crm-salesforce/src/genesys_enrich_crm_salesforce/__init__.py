@@ -16,14 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, SecretStr
 
-from genesys_enrich.plugin import (
-    Get,
-    OAuth2ClientCredentials,
-    Register,
-    RestSource,
-    RestSourceConfig,
-    hookimpl,
-)
+from genesys_enrich import plugin
 
 _SOQL_ESCAPES = str.maketrans(  # backslash, quotes, newline, return, tab, backspace, form feed
     {char: "\\" + code for char, code in zip("\\'\"\n\r\t\b\f", "\\'\"nrtbf", strict=True)}
@@ -51,13 +44,13 @@ def _query(key: str) -> Any:
     """The record whose field ``match_fields[key]`` equals the value, already a SOQL literal."""
     # Safe to format: every name is checked at start-up and the value is an escaped literal.
     soql = f"SELECT {{fields}} FROM {{sobject}} WHERE {{match_fields[{key}]}} = {{value}} LIMIT 2"  # noqa: S608
-    return Get("/services/data/v{api_version}/query", {"q": soql})
+    return plugin.Get("/services/data/v{api_version}/query", {"q": soql})
 
 
 QUERIES = {key: _query(key) for key in ("customer_id", "external_contact_id", "phone", "email")}
 
 
-class SalesforceConfig(RestSourceConfig):
+class SalesforceConfig(plugin.RestSourceConfig):
     base_url: str
     """The org's My Domain URL, e.g. ``https://acme.my.salesforce.com``."""
     client_id: str
@@ -76,14 +69,14 @@ class SalesforceConfig(RestSourceConfig):
     lookup_keys: tuple[str, ...] = ("email", "phone")
 
 
-class SalesforceSource(RestSource):
+class SalesforceSource(plugin.RestSource):
     """Finds one record with SOQL; signs in with client credentials and renews on a 401."""
 
     name = "salesforce"
     Config = SalesforceConfig
     config: SalesforceConfig
     request = QUERIES
-    auth = OAuth2ClientCredentials("/services/oauth2/token", credentials="body")
+    auth = plugin.OAuth2ClientCredentials("/services/oauth2/token", credentials="body")
     key_formats = dict.fromkeys(QUERIES, soql_string)
     records_at = "records"
     no_match_statuses, misconfigured_statuses = frozenset(), frozenset({400, 401, 403, 404})
@@ -101,6 +94,6 @@ def _field(record: Any, path: str) -> Any:
     return record
 
 
-@hookimpl
-def register_crm_sources(register: Register) -> None:
+@plugin.hookimpl
+def register_crm_sources(register: plugin.Register) -> None:
     register(SalesforceSource)
