@@ -91,7 +91,8 @@ class Source:
 def test_the_rest_adapters_are_found() -> None:
     """The check below covers the built-in REST adapters, not an empty list."""
     names = {plugin.name for plugin in rest_adapters()}
-    assert {"crm-rest", "crm-hubspot", "crm-salesforce", "example-loyalty"} <= names
+    built_in = {"crm-rest", "crm-hubspot", "crm-salesforce", "example-loyalty"}
+    assert built_in | {"crm-zendesk", "crm-dynamics", "crm-freshdesk"} <= names
     assert "crm-sql" not in names
 
 
