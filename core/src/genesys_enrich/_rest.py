@@ -66,7 +66,8 @@ class Lookup:
     Declared on a source as a template: ``{value}`` stands for the customer key's value (in the
     path, encoded as exactly one segment; in the query and body, as is, since httpx and JSON encode
     them), ``{key}`` for the key's name, and ``{<setting>}`` for a setting of the source
-    (``/services/data/v{api_version}/query``, ``{search_fields[email]}``; never a secret). A JSON
+    (``/services/data/v{api_version}/query``, ``{search_fields[email]}``; never a secret). A list
+    setting within a string is written comma-separated (``{"$select": "{fields}"}``); a JSON
     value that is one setting's placeholder alone (``"properties": "{properties}"``) takes the
     setting's value as it is, a list say. Write a literal brace as ``{{`` or ``}}``.
     """
@@ -85,8 +86,13 @@ class Lookup:
             if not isinstance(item := getattr(config, name), SecretStr)
         }
 
+        inline = {
+            name: ",".join(map(str, item)) if isinstance(item, list) else item
+            for name, item in settings.items()
+        }
+
         def fill(template: str, encoded: str) -> str:
-            return template.format_map({**settings, "key": key, "value": encoded})
+            return template.format_map({**inline, "key": key, "value": encoded})
 
         def fill_json(node: Any) -> Any:
             if isinstance(node, str):
@@ -157,7 +163,7 @@ class RestSource(CrmSource):
     fields: ClassVar[Mapping[str, str] | Sequence[str] | None] = None
     """Fields to keep: a list of dotted paths (kept under those names), or output name to dotted
     path (``{"tier": "loyalty.tier"}``); ``None`` keeps the whole record. Missing or null values
-    are left out; nested objects are kept whole."""
+    are left out, whole record or not; nested objects are kept whole."""
     exclude: ClassVar[Mapping[str, Collection[Any]]] = {}
     """Records to ignore: dotted path to the values that exclude a record
     (``{"status": {"closed", "merged"}}``)."""
@@ -182,10 +188,11 @@ class RestSource(CrmSource):
     request_id_header: ClassVar[str | None] = None
     """The header carrying the CRM's request id, quoted in a failure's reason for its support."""
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy(
-        max_retry_after=2.0, wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
+        max_retry_after=float("inf"), wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
     )
     """CRM lookups wait little: an agent is about to pick up. A retry or rate-limit wait that would
-    not end within ``timeout_seconds`` is not made: the lookup fails, retryable, at once."""
+    not end within ``timeout_seconds`` is not made: the lookup fails, retryable, at once. A wait
+    the CRM asked for is never cut short (a retry before it ends would only be refused again)."""
 
     def __init__(self, config: PluginConfig, context: PluginContext) -> None:
         super().__init__(config, context)
@@ -295,14 +302,16 @@ class RestSource(CrmSource):
     def select(self, record: Record) -> Mapping[str, JSONValue]:
         """The fields to contribute from the chosen record (see :attr:`fields`)."""
         if self.fields is None:
-            return record
-        paths = self.fields if isinstance(self.fields, Mapping) else {p: p for p in self.fields}
-        found = {name: at(record, path) for name, path in paths.items()}
+            found = record
+        else:
+            paths = self.fields if isinstance(self.fields, Mapping) else {p: p for p in self.fields}
+            found = {name: at(record, path) for name, path in paths.items()}
+        # A null is the CRM having no value: left out, it cannot hide another source's value.
         return {name: value for name, value in found.items() if value is not None}
 
     def describe(self, response: httpx.Response) -> str:
         """A failure's reason: the status, the CRM's error code and message, its request id."""
-        parts = [f"HTTP {response.status_code}"]
+        parts = [f"answered HTTP {response.status_code}"]
         if self.error_code_at or self.error_message_at:
             body = _json(response)
             for path in (self.error_code_at, self.error_message_at):
@@ -332,7 +341,7 @@ class RestSource(CrmSource):
                     except SourceError as error:
                         if error.retry_after is not None:
                             self._pause(error.retry_after)
-                        raise _without(error, hide) from None
+                        raise _without(error, (*hide, *_secrets(self.config))) from None
         except Exception as error:
             if hook.out_of_time is None:  # only a retry cut short has more to say
                 raise
@@ -460,8 +469,15 @@ def _sortable(value: Any) -> tuple[int, Any]:
     return (2, str(value))
 
 
+def _secrets(config: PluginConfig) -> list[str]:
+    """The source's secret settings: a CRM may quote a refused credential in its error message."""
+    values = (getattr(config, name) for name in type(config).model_fields)
+    return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+
+
 def _without(error: SourceError, values: tuple[str, ...]) -> SourceError:
-    """The error with the customer's values blanked out of its message."""
+    """The error with the customer's values (and the source's secrets) blanked out of its
+    message."""
     message = str(error)
     for value in values:
         if len(value) >= 3:

@@ -1,22 +1,13 @@
 """A CRM source for REST CRMs that answer ``GET {base_url}/customers/{id}`` with a JSON object.
 
 This is the CRM of the deployment genesys-enrich grew from: a bearer API key, a 3-second timeout,
-404 for an unknown customer. Settings live under ``[plugins.rest]``; ``CRM_API_BASE_URL`` and
-``CRM_API_KEY`` still work.
+404 for an unknown customer. The configured keys are tried in order until one finds the customer.
+Settings live under ``[plugins.rest]``; ``CRM_API_BASE_URL`` and ``CRM_API_KEY`` still work.
 """
-
-from __future__ import annotations
 
 from pydantic import SecretStr
 
-from genesys_enrich.plugin import (
-    Bearer,
-    Get,
-    Register,
-    RestSource,
-    RestSourceConfig,
-    hookimpl,
-)
+from genesys_enrich.plugin import Bearer, Get, Register, RestSource, RestSourceConfig, hookimpl
 
 
 class RestConfig(RestSourceConfig):

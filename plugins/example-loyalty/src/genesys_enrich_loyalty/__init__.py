@@ -5,18 +5,9 @@ conversations, by the sender's address (``GET /v1/members?email=...``, a list, b
 and contributes their tier and points. Settings live under ``[plugins.loyalty]``.
 """
 
-from __future__ import annotations
-
 from pydantic import SecretStr
 
-from genesys_enrich.plugin import (
-    ApiKey,
-    Get,
-    Register,
-    RestSource,
-    RestSourceConfig,
-    hookimpl,
-)
+from genesys_enrich.plugin import ApiKey, Get, Register, RestSource, RestSourceConfig, hookimpl
 
 
 class LoyaltyConfig(RestSourceConfig):
