@@ -211,7 +211,7 @@ def test_new_plugin_ignores_a_broken_settings_file(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "settings.toml").write_text("[pipeline\n")
     assert main(["new-plugin", "acme-crm", "--dir", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "genesys-enrich-acme-crm" / "pyproject.toml").is_file()
+    assert (tmp_path / "out" / "genesys-enrich-crm-acme-crm" / "pyproject.toml").is_file()
 
 
 def test_a_closed_pipe_ends_the_listing_quietly() -> None:

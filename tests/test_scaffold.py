@@ -1,87 +1,246 @@
-"""`genesys-enrich new-plugin` writes a plugin whose tests pass as generated."""
+"""`genesys-enrich new-plugin` writes a plugin whose tests and checks pass as generated: a member
+of the workspace in a clone, a standalone package anywhere else."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
-import sys
+import tomllib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from genesys_enrich.hosts.cli import main
-from genesys_enrich.scaffold import BASES, write_plugin
+from genesys_enrich.scaffold import BASES, installed_core, write_plugin
+
+ROOT = Path(__file__).resolve().parents[1]
+CLONED = ("pyproject.toml", "uv.lock", "core", "plugins", ".mypy_cache")
+"""What a clone holds that the workspace needs, and mypy's cache when there is one (a cold mypy
+takes half a minute, a warm one seconds)."""
+NOT_CLONED = shutil.ignore_patterns(
+    ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "dist"
+)
+DOCUMENTED_UV = "python3 -m uv "
+
+
+def uv_command() -> str:
+    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` sets $UV
+    if uv is None:
+        pytest.skip("the scaffold's workflow runs uv: run the tests with `uv run`")
+    return uv
+
+
+def run_documented(command: str, cwd: Path) -> str:
+    """Run a command as the docs write it (``python3 -m uv ...``) with the uv running these tests,
+    offline (every package is in uv's cache already); return its output, failing with it."""
+    assert command.startswith(DOCUMENTED_UV), command
+    words = command.removeprefix(DOCUMENTED_UV).split()
+    env = {name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"}
+    env |= {"UV_OFFLINE": "1", "UV_NO_PROGRESS": "1"}
+    result = subprocess.run(  # noqa: S603 - uv, with a command from our own docs
+        [uv_command(), *words], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"`{command}` failed:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def summary(pytest_output: str) -> dict[str, int]:
+    """pytest's closing counts: ``{"passed": 16, "skipped": 2}``."""
+    last = pytest_output.strip().splitlines()[-1]
+    return {word: int(count) for count, word in re.findall(r"(\d+) (\w+)", last)}
+
+
+def next_commands(printed: str) -> list[str]:
+    """The uv commands ``new-plugin`` tells the user to run next, without their comments."""
+    return [
+        line.split("#")[0].strip()
+        for line in printed.splitlines()
+        if line.strip().startswith(DOCUMENTED_UV)
+    ]
+
+
+def clone(into: Path) -> Path:
+    for name in CLONED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, into / name, ignore=NOT_CLONED, symlinks=True)
+        elif source.is_file():
+            shutil.copy2(source, into / name)
+    return into
+
+
+def test_in_a_clone_a_new_plugin_joins_the_workspace_and_passes_every_check(
+    tmp_path: Path,
+) -> None:
+    """In a clone, `new-plugin x --dir plugins` then the commands it prints (`uv sync`, `uv run
+    pytest plugins/crm-x`) pass, and so do the repository's ruff, format and mypy checks and
+    `uv lock --check`, for each kind of source."""
+    repo = clone(tmp_path)
+    printed = run_documented("python3 -m uv run genesys-enrich new-plugin x --dir plugins", repo)
+    write_plugin("y", repo / "plugins", "CrmSource")
+    write_plugin("z", repo / "plugins", "BlockingCrmSource")
+
+    commands = next_commands(printed)
+    assert commands == ["python3 -m uv sync", "python3 -m uv run pytest plugins/crm-x"]
+    outputs = [run_documented(command, repo) for command in commands]
+    others = run_documented("python3 -m uv run pytest plugins/crm-y plugins/crm-z", repo)
+    for check in ("ruff check plugins", "ruff format --check plugins", "mypy"):
+        run_documented(f"python3 -m uv run {check}", repo)
+    run_documented("python3 -m uv lock --check", repo)
+
+    assert summary(outputs[-1]) == {"passed": 16}
+    assert summary(others) == {"passed": 10, "skipped": 22}  # the HTTP checks
+    pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
+    assert "genesys-enrich-crm-x" in pyproject["project"]["dependencies"]
+    assert pyproject["tool"]["uv"]["sources"]["genesys-enrich-crm-x"] == {"workspace": True}
+
+
+def test_outside_a_workspace_it_is_a_standalone_package_run_with_uv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Anywhere else the plugin is a package of its own: `uv run pytest` in its folder installs
+    genesys-enrich from the clone it was made with, and its tests and lint pass."""
+    assert main(["new-plugin", "acme", "--dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    root = tmp_path / "genesys-enrich-crm-acme"
+
+    assert f"cd {root}\n  python3 -m uv run pytest\n" in printed
+    tests = run_documented("python3 -m uv run pytest", root)
+    run_documented("python3 -m uv run ruff check .", root)
+    run_documented("python3 -m uv run ruff format --check .", root)
+
+    assert summary(tests) == {"passed": 16}
+    sources = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["uv"]["sources"]
+    core = installed_core()
+    assert core is not None
+    assert (root / sources["genesys-enrich"]["path"]).resolve() == core.resolve()
 
 
 @pytest.mark.parametrize("base", BASES)
-def test_generated_plugin_installs_and_its_tests_pass(
-    tmp_path: Path, installer: Any, base: str
-) -> None:
-    """Generate, install as a team would, run the plugin's own tests: they pass with warnings as
-    errors, none skipped but the HTTP checks of a non-HTTP source."""
-    assert main(["new-plugin", "scaffold-probe", "--dir", str(tmp_path), "--base", base]) == 0
-    root = tmp_path / "genesys-enrich-scaffold-probe"
-    installer.install(root, "genesys-enrich-scaffold-probe")
-
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    summary = result.stdout.strip().splitlines()[-1]
-    passed = int(re.search(r"(\d+) passed", summary)[1])  # type: ignore[index]
-    assert passed >= (16 if base == "RestSource" else 5), summary
-    assert "failed" not in summary
-    assert ("skipped" in summary) is (base == "CrmSource"), summary
-
-
-def test_generated_files_read_as_written_by_hand(tmp_path: Path) -> None:
-    """No placeholder or template syntax is left, and the names agree across files."""
-    root = write_plugin("acme-loyalty", tmp_path)
+def test_generated_files_read_as_written_by_hand(tmp_path: Path, base: str) -> None:
+    """No placeholder or template syntax is left, the names agree across files, and nothing
+    tells the reader to pip-install into whatever Python is at hand."""
+    root = write_plugin("acme-loyalty", tmp_path, base).root
 
     files = {str(path.relative_to(root)): path for path in root.rglob("*") if path.is_file()}
     assert set(files) == {
         "pyproject.toml",
         "README.md",
-        "src/genesys_enrich_acme_loyalty/__init__.py",
-        "src/genesys_enrich_acme_loyalty/py.typed",
-        "tests/test_acme_loyalty.py",
+        "src/genesys_enrich_crm_acme_loyalty/__init__.py",
+        "src/genesys_enrich_crm_acme_loyalty/py.typed",
+        "tests/test_crm_acme_loyalty.py",
     }
     for path in files.values():
         text = path.read_text()
         assert not re.search(r"\$\{?\w|\{\{|\{%", text), f"template syntax left in {path}"
-    pyproject = files["pyproject.toml"].read_text()
-    assert 'name = "genesys-enrich-acme-loyalty"' in pyproject
-    entry_point = 'acme-loyalty = "genesys_enrich_acme_loyalty"'
-    assert f"[project.entry-points.genesys_enrich]\n{entry_point}" in pyproject
-    module = files["src/genesys_enrich_acme_loyalty/__init__.py"].read_text()
-    assert "class AcmeLoyaltySource(RestSource):" in module
+        assert "pip install" not in text, path
+    pyproject = tomllib.loads(files["pyproject.toml"].read_text())
+    assert pyproject["project"]["name"] == "genesys-enrich-crm-acme-loyalty"
+    entry_points = pyproject["project"]["entry-points"]["genesys_enrich"]
+    assert entry_points == {"acme-loyalty": "genesys_enrich_crm_acme_loyalty"}
+    module = files["src/genesys_enrich_crm_acme_loyalty/__init__.py"].read_text()
+    assert f"class AcmeLoyaltySource({base}):" in module
     assert 'name = "acme-loyalty"' in module
-    compile(module, "module", "exec")
-    readme = files["README.md"].read_text()
-    assert "CRM source for acme-loyalty." in readme
-    assert "Acme Loyalty" not in readme
-    compile(files["tests/test_acme_loyalty.py"].read_text(), "test", "exec")
+    assert "CRM source for acme-loyalty." in files["README.md"].read_text()
 
 
-@pytest.mark.parametrize("base", BASES)
-def test_generated_code_is_lint_clean(tmp_path: Path, base: str) -> None:
-    """The generated code passes ruff's checks and formatting as a standalone project."""
-    root = write_plugin("northwind_customers", tmp_path, base)
-    ruff = [sys.executable, "-m", "ruff"]
-    options = ["--isolated", "--line-length", "100"]
-    check = [*ruff, "check", *options, "--select", "E,F,W,I,B,UP,SIM,RUF,PT", "."]
-    fmt = [*ruff, "format", *options, "--check", "."]
-    for command in (check, fmt):
-        result = subprocess.run(  # noqa: S603 - ruff from this environment
-            command, cwd=root, capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+def test_the_default_source_is_a_short_declaration(tmp_path: Path) -> None:
+    """The RestSource a plugin starts from declares its request and auth in a few lines of code,
+    with no method of its own."""
+    module = write_plugin("acme", tmp_path).root / "src/genesys_enrich_crm_acme/__init__.py"
+    text = module.read_text()
+
+    assert "    def " not in text
+    assert code_lines(text) <= 30
+
+
+def code_lines(text: str) -> int:
+    """Lines of code: not blank, not a comment, not in a docstring."""
+    code = re.sub(r'^\s*"""(?:.|\n)*?"""\n', "", text, flags=re.MULTILINE)
+    return sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def make_workspace(root: Path, *, dependencies: str, sources: str = "") -> Path:
+    """A uv workspace like the repository's: members under plugins/."""
+    (root / "plugins").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "workspace"\nversion = "0"\n{dependencies}\n\n'
+        f'[tool.uv.workspace]\nmembers = ["core", "plugins/*"]\n{sources}'
+    )
+    return root
+
+
+def test_the_root_pyproject_gains_the_member_in_order_and_keeps_its_comments(
+    tmp_path: Path,
+) -> None:
+    """The new distribution goes into the sorted dependencies and sources, in place, and the
+    rest of the file is left as it was."""
+    dependencies = 'dependencies = [\n    "genesys-enrich",\n    "genesys-enrich-loyalty",\n]'
+    sources = (
+        "\n[tool.uv.sources]\n"
+        "genesys-enrich = { workspace = true }  # the core\n"
+        "genesys-enrich-loyalty = { workspace = true }\n"
+        "\n[tool.ruff]\nline-length = 100\n"
+    )
+    root = make_workspace(tmp_path, dependencies=dependencies, sources=sources)
+
+    write_plugin("acme", root / "plugins")
+
+    assert (root / "pyproject.toml").read_text() == (
+        '[project]\nname = "workspace"\nversion = "0"\n'
+        'dependencies = [\n    "genesys-enrich",\n    "genesys-enrich-crm-acme",\n'
+        '    "genesys-enrich-loyalty",\n]\n\n'
+        '[tool.uv.workspace]\nmembers = ["core", "plugins/*"]\n'
+        "\n[tool.uv.sources]\n"
+        "genesys-enrich = { workspace = true }  # the core\n"
+        "genesys-enrich-crm-acme = { workspace = true }\n"
+        "genesys-enrich-loyalty = { workspace = true }\n"
+        "\n[tool.ruff]\nline-length = 100\n"
+    )
+    assert (root / "plugins/crm-acme/src/genesys_enrich_crm_acme/__init__.py").is_file()
+
+
+def test_a_workspace_without_sources_gets_the_table(tmp_path: Path) -> None:
+    """A root without [tool.uv.sources] gets one naming the member."""
+    root = make_workspace(tmp_path, dependencies="dependencies = [\n]")
+
+    write_plugin("acme", root / "plugins")
+
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert pyproject["project"]["dependencies"] == ["genesys-enrich-crm-acme"]
+    assert pyproject["tool"]["uv"]["sources"] == {"genesys-enrich-crm-acme": {"workspace": True}}
+
+
+def test_a_root_pyproject_it_cannot_edit_is_left_alone_with_the_lines_to_add(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dependencies array on one line is not edited by guesswork: the message says what to
+    add by hand, and nothing is written."""
+    root = make_workspace(tmp_path, dependencies='dependencies = ["genesys-enrich"]')
+    before = (root / "pyproject.toml").read_text()
+
+    assert main(["new-plugin", "acme", "--dir", str(root / "plugins")]) == 2
+
+    error = capsys.readouterr().err
+    assert "add 'genesys-enrich-crm-acme' to [project] dependencies" in error
+    assert "`genesys-enrich-crm-acme = { workspace = true }` under [tool.uv.sources]" in error
+    assert (root / "pyproject.toml").read_text() == before
+    assert list((root / "plugins").iterdir()) == []
+
+
+def test_a_folder_of_the_workspace_that_is_not_a_member_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At the root of a clone (not under plugins/) the plugin would be neither a member nor
+    standalone: refused, with the --dir that works."""
+    root = make_workspace(tmp_path, dependencies="dependencies = [\n]")
+
+    assert main(["new-plugin", "acme", "--dir", str(root)]) == 2
+
+    assert "--dir plugins" in capsys.readouterr().err
+    assert sorted(path.name for path in root.iterdir()) == ["plugins", "pyproject.toml"]
 
 
 def test_an_existing_folder_is_not_overwritten(
@@ -89,7 +248,7 @@ def test_an_existing_folder_is_not_overwritten(
 ) -> None:
     """Running new-plugin twice leaves the first plugin alone and exits 2 with the reason."""
     assert main(["new-plugin", "loyalty", "--dir", str(tmp_path)]) == 0
-    module = tmp_path / "genesys-enrich-loyalty/src/genesys_enrich_loyalty/__init__.py"
+    module = tmp_path / "genesys-enrich-crm-loyalty/src/genesys_enrich_crm_loyalty/__init__.py"
     module.write_text("# edited by hand\n")
     capsys.readouterr()
 
@@ -99,11 +258,23 @@ def test_an_existing_folder_is_not_overwritten(
     assert module.read_text() == "# edited by hand\n"
 
 
-@pytest.mark.parametrize("name", ["Loyalty", "1crm", "loyalty crm", "../escape", "a--b", ""])
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("Loyalty", "e.g. 'loyalty'"),
+        ("1crm", "e.g. 'loyalty'"),
+        ("loyalty crm", "e.g. 'loyalty'"),
+        ("../escape", "e.g. 'loyalty'"),
+        ("a--b", "e.g. 'loyalty'"),
+        ("", "e.g. 'loyalty'"),
+        ("a" * 31, "up to 30"),
+        ("crm-acme", "short name, e.g. 'acme'"),
+    ],
+)
 def test_a_bad_name_is_refused_with_an_example(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, hint: str
 ) -> None:
     """A name that cannot be an entry point and a module is refused before anything is written."""
     assert main(["new-plugin", name, "--dir", str(tmp_path)]) == 2
-    assert "e.g. 'loyalty'" in capsys.readouterr().err
+    assert hint in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
