@@ -14,6 +14,7 @@ import pytest
 
 from genesys_enrich.hosts.cli import main
 from genesys_enrich.scaffold import BASES, installed_core, write_plugin
+from genesys_enrich.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CLONED = ("pyproject.toml", "uv.lock", "core", "plugins", ".mypy_cache")
@@ -122,7 +123,7 @@ def test_outside_a_workspace_it_is_a_standalone_package_run_with_uv(
 def test_generated_files_read_as_written_by_hand(tmp_path: Path, base: str) -> None:
     """No placeholder or template syntax is left, the names agree across files, and nothing
     tells the reader to pip-install into whatever Python is at hand."""
-    root = write_plugin("acme-loyalty", tmp_path, base).root
+    root = write_plugin("acme_loyalty", tmp_path, base).root
 
     files = {str(path.relative_to(root)): path for path in root.rglob("*") if path.is_file()}
     assert set(files) == {
@@ -139,11 +140,31 @@ def test_generated_files_read_as_written_by_hand(tmp_path: Path, base: str) -> N
     pyproject = tomllib.loads(files["pyproject.toml"].read_text())
     assert pyproject["project"]["name"] == "genesys-enrich-crm-acme-loyalty"
     entry_points = pyproject["project"]["entry-points"]["genesys_enrich"]
-    assert entry_points == {"acme-loyalty": "genesys_enrich_crm_acme_loyalty"}
+    assert entry_points == {"acme_loyalty": "genesys_enrich_crm_acme_loyalty"}
     module = files["src/genesys_enrich_crm_acme_loyalty/__init__.py"].read_text()
     assert f"class AcmeLoyaltySource({base}):" in module
-    assert 'name = "acme-loyalty"' in module
-    assert "CRM source for acme-loyalty." in files["README.md"].read_text()
+    assert 'name = "acme_loyalty"' in module
+    assert "CRM source for acme_loyalty." in files["README.md"].read_text()
+
+
+def test_the_readme_settings_and_variable_configure_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings the README shows, with the API key from the variable it names, are valid
+    for the generated source."""
+    root = write_plugin("acme_loyalty", tmp_path).root
+    readme = (root / "README.md").read_text()
+    [toml] = re.findall(r"```toml\n(.*?)```", readme, re.DOTALL)
+    [variable] = re.findall(r"set (GENESYS_ENRICH_\w+)", readme)
+    (tmp_path / "settings.toml").write_text(toml)
+    monkeypatch.setenv(variable, "from-the-environment")
+
+    settings = load_settings(tmp_path / "settings.toml")
+
+    assert settings.pipeline.sources == ("acme_loyalty",)
+    section = settings.plugins["acme_loyalty"]
+    assert section["base_url"] == "https://acme-loyalty.example.com/api"
+    assert section["api_key"] == "from-the-environment"
 
 
 def test_the_default_source_is_a_short_declaration(tmp_path: Path) -> None:
@@ -265,10 +286,11 @@ def test_an_existing_folder_is_not_overwritten(
         ("1crm", "e.g. 'loyalty'"),
         ("loyalty crm", "e.g. 'loyalty'"),
         ("../escape", "e.g. 'loyalty'"),
-        ("a--b", "e.g. 'loyalty'"),
+        ("a__b", "e.g. 'loyalty'"),
+        ("acme-crm", "joined by '_'"),
         ("", "e.g. 'loyalty'"),
         ("a" * 31, "up to 30"),
-        ("crm-acme", "short name, e.g. 'acme'"),
+        ("crm_acme", "short name, e.g. 'acme'"),
     ],
 )
 def test_a_bad_name_is_refused_with_an_example(

@@ -33,7 +33,9 @@ KIND = "crm"
 """The kind prefix of a source plugin's folder and distribution, as in ``crm-rest``."""
 MAX_NAME_LENGTH = 30
 """Longer names would make the generated imports wrap, and settings hard to read."""
-_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+"""Lowercase words joined by ``_``: the name is also part of environment variable names
+(``GENESYS_ENRICH_PLUGINS__<NAME>__API_KEY``), which cannot hold a ``-``."""
 
 
 class ScaffoldError(Exception):
@@ -64,7 +66,7 @@ class PluginNames:
     @property
     def title(self) -> str:
         """How prose names the CRM: the name as given, since only its author knows whether
-        ``acme-crm`` is "Acme CRM" or "ACME Crm" (capitalising each word gets it wrong)."""
+        ``acme_crm`` is "Acme CRM" or "ACME Crm" (capitalising each word gets it wrong)."""
         return self.name
 
     @property
@@ -81,7 +83,7 @@ class PluginNames:
 
     @property
     def env_name(self) -> str:
-        return self.name.upper().replace("-", "_")
+        return self.name.upper()
 
 
 @dataclass(frozen=True)
@@ -194,11 +196,10 @@ def _checked_names(name: str, base: str) -> PluginNames:
     if not _NAME.match(name) or len(name) > MAX_NAME_LENGTH:
         msg = (
             f"{name!r} is not a plugin name: use up to {MAX_NAME_LENGTH} lowercase letters and "
-            "digits, words joined by '-' or '_', starting with a letter (e.g. 'loyalty' or "
-            "'acme-crm')"
+            "digits, words joined by '_', starting with a letter (e.g. 'loyalty' or 'acme_crm')"
         )
         raise ScaffoldError(msg)
-    if name.startswith((f"{KIND}-", f"{KIND}_")):
+    if name.startswith(f"{KIND}_"):
         short = name[len(KIND) + 1 :]
         msg = (
             f"give the plugin's short name, e.g. {short!r}: it is what settings enable, and the "
