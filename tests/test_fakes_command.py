@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,17 +23,27 @@ CUSTOMERS = {
     "CUST-1001": {"id": "CUST-1001", "email": "pat@example.com", "loyaltyTier": "Gold"},
     "CUST-1002": {"id": "CUST-1002", "email": "sam@example.com", "loyaltyTier": "Silver"},
 }
-STARTUP_LIMIT = 60.0
-"""Seconds after which a fakes process that printed nothing is killed, so a broken one fails the
-test instead of hanging it."""
+
+
+def command(*args: str) -> list[str]:
+    executable = shutil.which("genesys-enrich", path=str(Path(sys.executable).parent))
+    assert executable is not None
+    return [executable, *args]
 
 
 @dataclass
 class Fakes:
-    process: subprocess.Popen[str]
+    served: Any
+    """The running command (the ``serve`` fixture's)."""
     folder: Path
-    printed: str
-    variables: dict[str, str]
+
+    @property
+    def printed(self) -> str:
+        return self.served.printed  # type: ignore[no-any-return]
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return self.served.variables  # type: ignore[no-any-return]
 
     @property
     def crm(self) -> str:
@@ -45,47 +53,14 @@ class Fakes:
     def genesys(self) -> str:
         return self.variables["GENESYS_ENRICH_GENESYS__API_URL"]
 
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C: the exit status and what it printed after the announcement."""
-        self.process.send_signal(signal.SIGINT)
-        rest, _ = self.process.communicate(timeout=STARTUP_LIMIT)
-        return self.process.returncode, rest
-
-
-def command(*args: str) -> list[str]:
-    executable = shutil.which("genesys-enrich", path=str(Path(sys.executable).parent))
-    assert executable is not None
-    return [executable, *args]
-
-
-def start(*args: str, cwd: Path) -> Fakes:
-    """Start ``genesys-enrich fakes ARGS`` and read what it prints until it serves."""
-    process = subprocess.Popen(  # noqa: S603 - our own console script
-        command("fakes", *args), cwd=cwd, stdout=subprocess.PIPE, text=True
-    )
-    watchdog = threading.Timer(STARTUP_LIMIT, process.kill)
-    watchdog.start()
-    assert process.stdout is not None
-    lines = []
-    try:
-        while (line := process.stdout.readline()) and line.strip() != "Serving until Ctrl-C.":
-            lines.append(line)
-    finally:
-        watchdog.cancel()
-    assert process.poll() is None, "".join(lines)
-    printed = "".join(lines)
-    exports = [line.split("export ", 1)[1] for line in lines if "export " in line]
-    return Fakes(process, cwd, printed, dict(export.strip().split("=", 1) for export in exports))
-
 
 @pytest.fixture(scope="module")
-def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fakes]:
+def fakes(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Fakes:
+    """One `genesys-enrich fakes` with the customers above, for the tests that only read it."""
     folder = tmp_path_factory.mktemp("fakes")
     (folder / "customers.json").write_text(json.dumps(CUSTOMERS))
-    served = start("--customers", "customers.json", "--env-file", "fakes.env", cwd=folder)
-    yield served
-    served.process.kill()
-    served.process.communicate()
+    argv = command("fakes", "--customers", "customers.json", "--env-file", "fakes.env")
+    return Fakes(serve(argv, cwd=folder), folder)
 
 
 def test_it_prints_where_the_fakes_are_and_the_variables_to_use_them(fakes: Fakes) -> None:
@@ -157,11 +132,11 @@ def test_run_with_the_printed_variables_writes_to_the_fake_genesys(
 
 
 def test_a_rate_limited_crm_answers_429_with_a_reset_time_and_ctrl_c_stops_it(
-    tmp_path: Path,
+    tmp_path: Path, serve: Any
 ) -> None:
     """Beyond --crm-rate-limit lookups a minute the CRM answers 429 with only X-RateLimit-Reset,
     a Unix time within the minute; Ctrl-C stops both fakes and exits 0."""
-    served = start("--crm-rate-limit", "1", "--source", "acme", cwd=tmp_path)
+    served = serve(command("fakes", "--crm-rate-limit", "1", "--source", "acme"), cwd=tmp_path)
     key = served.variables["GENESYS_ENRICH_PLUGINS__ACME__API_KEY"]
     url = served.variables["GENESYS_ENRICH_PLUGINS__ACME__BASE_URL"]
     try:
@@ -191,7 +166,7 @@ def test_a_customers_file_that_is_not_an_object_of_records_is_refused(tmp_path: 
         capture_output=True,
         text=True,
         check=False,
-        timeout=STARTUP_LIMIT,
+        timeout=60,
     )
 
     assert result.returncode == 2

@@ -3,48 +3,16 @@ of the workspace in a clone, a standalone package anywhere else."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from genesys_enrich.hosts.cli import main
 from genesys_enrich.scaffold import BASES, installed_core, write_plugin
 from genesys_enrich.settings import load_settings
-
-ROOT = Path(__file__).resolve().parents[1]
-CLONED = ("pyproject.toml", "uv.lock", "core", "plugins", ".mypy_cache")
-"""What a clone holds that the workspace needs, and mypy's cache when there is one (a cold mypy
-takes half a minute, a warm one seconds)."""
-NOT_CLONED = shutil.ignore_patterns(
-    ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "dist"
-)
-DOCUMENTED_UV = "python3 -m uv "
-
-
-def uv_command() -> str:
-    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` sets $UV
-    if uv is None:
-        pytest.skip("the scaffold's workflow runs uv: run the tests with `uv run`")
-    return uv
-
-
-def run_documented(command: str, cwd: Path) -> str:
-    """Run a command as the docs write it (``python3 -m uv ...``) with the uv running these tests,
-    offline (every package is in uv's cache already); return its output, failing with it."""
-    assert command.startswith(DOCUMENTED_UV), command
-    words = command.removeprefix(DOCUMENTED_UV).split()
-    env = {name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"}
-    env |= {"UV_OFFLINE": "1", "UV_NO_PROGRESS": "1"}
-    result = subprocess.run(  # noqa: S603 - uv, with a command from our own docs
-        [uv_command(), *words], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, f"`{command}` failed:\n{result.stdout}{result.stderr}"
-    return result.stdout
 
 
 def summary(pytest_output: str) -> dict[str, int]:
@@ -58,48 +26,38 @@ def next_commands(printed: str) -> list[str]:
     return [
         line.split("#")[0].strip()
         for line in printed.splitlines()
-        if line.strip().startswith(DOCUMENTED_UV)
+        if line.strip().startswith("python3 -m uv ")
     ]
 
 
-def clone(into: Path) -> Path:
-    for name in CLONED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, into / name, ignore=NOT_CLONED, symlinks=True)
-        elif source.is_file():
-            shutil.copy2(source, into / name)
-    return into
-
-
 def test_in_a_clone_a_new_plugin_joins_the_workspace_and_passes_every_check(
-    tmp_path: Path,
+    repository_clone: Path, documented: Any
 ) -> None:
     """In a clone, `new-plugin x --dir plugins` then the commands it prints (`uv sync`, `uv run
     pytest plugins/crm-x`) pass, and so do the repository's ruff, format and mypy checks and
     `uv lock --check`, for each kind of source."""
-    repo = clone(tmp_path)
-    printed = run_documented("python3 -m uv run genesys-enrich new-plugin x --dir plugins", repo)
+    repo = repository_clone
+    printed = documented.run("python3 -m uv run genesys-enrich new-plugin x --dir plugins", repo)
     write_plugin("y", repo / "plugins", "CrmSource")
     write_plugin("z", repo / "plugins", "BlockingCrmSource")
 
     commands = next_commands(printed)
     assert commands == ["python3 -m uv sync", "python3 -m uv run pytest plugins/crm-x"]
-    outputs = [run_documented(command, repo) for command in commands]
-    others = run_documented("python3 -m uv run pytest plugins/crm-y plugins/crm-z", repo)
+    outputs = [documented.run(command, repo) for command in commands]
+    others = documented.run("python3 -m uv run pytest plugins/crm-y plugins/crm-z", repo)
     for check in ("ruff check plugins", "ruff format --check plugins", "mypy"):
-        run_documented(f"python3 -m uv run {check}", repo)
-    run_documented("python3 -m uv lock --check", repo)
+        documented.run(f"python3 -m uv run {check}", repo)
+    documented.run("python3 -m uv lock --check", repo)
 
-    assert summary(outputs[-1]) == {"passed": 16}
-    assert summary(others) == {"passed": 10, "skipped": 22}  # the HTTP checks
+    assert set(summary(outputs[-1])) == {"passed"}, outputs[-1]  # none failed, none skipped
+    assert set(summary(others)) == {"passed", "skipped"}, others  # skipped: the HTTP checks
     pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
     assert "genesys-enrich-crm-x" in pyproject["project"]["dependencies"]
     assert pyproject["tool"]["uv"]["sources"]["genesys-enrich-crm-x"] == {"workspace": True}
 
 
 def test_outside_a_workspace_it_is_a_standalone_package_run_with_uv(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], documented: Any
 ) -> None:
     """Anywhere else the plugin is a package of its own: `uv run pytest` in its folder installs
     genesys-enrich from the clone it was made with, and its tests and lint pass."""
@@ -108,11 +66,11 @@ def test_outside_a_workspace_it_is_a_standalone_package_run_with_uv(
     root = tmp_path / "genesys-enrich-crm-acme"
 
     assert f"cd {root}\n  python3 -m uv run pytest\n" in printed
-    tests = run_documented("python3 -m uv run pytest", root)
-    run_documented("python3 -m uv run ruff check .", root)
-    run_documented("python3 -m uv run ruff format --check .", root)
+    tests = documented.run("python3 -m uv run pytest", root)
+    documented.run("python3 -m uv run ruff check .", root)
+    documented.run("python3 -m uv run ruff format --check .", root)
 
-    assert summary(tests) == {"passed": 16}
+    assert set(summary(tests)) == {"passed"}, tests
     sources = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["uv"]["sources"]
     core = installed_core()
     assert core is not None
@@ -165,22 +123,6 @@ def test_the_readme_settings_and_variable_configure_the_source(
     section = settings.plugins["acme_loyalty"]
     assert section["base_url"] == "https://acme-loyalty.example.com/api"
     assert section["api_key"] == "from-the-environment"
-
-
-def test_the_default_source_is_a_short_declaration(tmp_path: Path) -> None:
-    """The RestSource a plugin starts from declares its request and auth in a few lines of code,
-    with no method of its own."""
-    module = write_plugin("acme", tmp_path).root / "src/genesys_enrich_crm_acme/__init__.py"
-    text = module.read_text()
-
-    assert "    def " not in text
-    assert code_lines(text) <= 30
-
-
-def code_lines(text: str) -> int:
-    """Lines of code: not blank, not a comment, not in a docstring."""
-    code = re.sub(r'^\s*"""(?:.|\n)*?"""\n', "", text, flags=re.MULTILINE)
-    return sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
 
 
 def make_workspace(root: Path, *, dependencies: str, sources: str = "") -> Path:
