@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -211,20 +210,25 @@ async def test_the_classify_example_retries_a_throttle_reported_in_a_200(
 def test_the_tutorial_settings_configure_the_source(
     acme: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Both settings files load, with what the variables add, into a valid AcmeConfig."""
+    """Both settings the tutorial shows load, with what the variables add, into a valid
+    AcmeConfig: the one for the fakes, and the one for a deployment."""
     monkeypatch.setenv("GENESYS_ENRICH_PLUGINS__ACME__API_KEY", "from-the-environment")
-    for target, sources in (("try/settings.toml", ("acme",)), ("settings.toml", ("rest", "acme"))):
-        path = tmp_path / target.replace("/", "-")
-        path.write_text(block("file", target))
-        monkeypatch.setenv("GENESYS_ENRICH_PLUGINS__ACME__BASE_URL", "http://127.0.0.1:9")
-        if "base_url" in tomllib.loads(path.read_text())["plugins"]["acme"]:
-            monkeypatch.delenv("GENESYS_ENRICH_PLUGINS__ACME__BASE_URL")
+    tried = tmp_path / "try.toml"
+    tried.write_text(block("file", "try/settings.toml"))
+    deployed = tmp_path / "deployment.toml"
+    deployed.write_text(block("example", "deployment-settings"))
 
-        settings = load_settings(path)
+    with monkeypatch.context() as fakes:
+        fakes.setenv("GENESYS_ENRICH_PLUGINS__ACME__BASE_URL", "http://127.0.0.1:9")
+        with_fakes = load_settings(tried)
+    in_production = load_settings(deployed)
 
-        assert settings.pipeline.sources == sources
+    assert with_fakes.pipeline.sources == ("acme",)
+    assert in_production.pipeline.sources == ("rest", "acme")
+    for settings in (with_fakes, in_production):
         config = acme.AcmeConfig.model_validate(settings.plugins["acme"])
         assert config.api_key.get_secret_value() == "from-the-environment"
+    assert in_production.plugins["acme"]["base_url"] == "https://acme.example.com/api"
 
 
 @pytest.mark.parametrize(
@@ -262,6 +266,7 @@ def test_following_the_tutorial_in_a_clone_works_end_to_end(
         (repo / file["target"]).write_text(file["code"], encoding="utf-8")
     run("python3 -m uv run pytest plugins/crm-acme")
     run("python3 -m uv run ruff check plugins/crm-acme")
+    run("python3 -m uv run ruff format --check plugins/crm-acme")
     run("python3 -m uv run mypy")
 
     fakes = documented_command(
