@@ -4,6 +4,7 @@ of the workspace in a clone, a standalone package anywhere else."""
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,17 @@ def test_a_bad_name_is_refused_with_an_example(
     assert main(["new-plugin", name, "--dir", str(tmp_path)]) == 2
     assert hint in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_plugin_written_again_after_its_folder_was_removed_is_added_once(
+    tmp_path: Path,
+) -> None:
+    """Removing the folder and running new-plugin again leaves one dependency, one source."""
+    root = make_workspace(tmp_path, dependencies="dependencies = [\n]")
+    write_plugin("acme", root / "plugins")
+    once = (root / "pyproject.toml").read_text()
+    shutil.rmtree(root / "plugins/crm-acme")
+
+    write_plugin("acme", root / "plugins")
+
+    assert (root / "pyproject.toml").read_text() == once

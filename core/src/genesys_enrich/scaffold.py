@@ -27,6 +27,7 @@ from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from string import Template
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 BASES = ("RestSource", "CrmSource", "BlockingCrmSource")
 KIND = "crm"
@@ -227,10 +228,10 @@ def installed_core() -> Path | None:
         text = importlib.metadata.distribution("genesys-enrich").read_text("direct_url.json")
     except importlib.metadata.PackageNotFoundError:
         return None
-    url = json.loads(text or "{}").get("url", "")
-    if not url.startswith("file://"):
+    url = urlsplit(json.loads(text or "{}").get("url", ""))
+    if url.scheme != "file":
         return None
-    folder = Path(url.removeprefix("file://"))
+    folder = Path(unquote(url.path))
     return folder if (folder / "pyproject.toml").is_file() else None
 
 
@@ -279,18 +280,29 @@ def _with_member(workspace_root: Path, distribution: str) -> str:
     path = workspace_root / "pyproject.toml"
     text = path.read_text(encoding="utf-8")
     source = f"{distribution} = {{ workspace = true }}"
+    if _has_member(text, distribution):
+        return text  # added before, by an earlier run whose folder was removed since
     edited = _add_to_array(text, "project", "dependencies", f'"{distribution}",')
-    edited = _add_to_table(edited, "tool.uv.sources", source) if edited else None
-    table = tomllib.loads(edited) if edited else {}
+    if edited is not None:
+        edited = _add_to_table(edited, "tool.uv.sources", source)
+        if _has_member(edited, distribution):
+            return edited
+    msg = (
+        f"cannot add {distribution} to {path} by itself: add {distribution!r} to [project] "
+        f"dependencies and `{source}` under [tool.uv.sources], then run python3 -m uv sync"
+    )
+    raise ScaffoldError(msg)
+
+
+def _has_member(pyproject: str, distribution: str) -> bool:
+    """Whether the root ``pyproject`` depends on ``distribution`` as a workspace member."""
+    try:
+        table = tomllib.loads(pyproject)
+    except tomllib.TOMLDecodeError:
+        return False
     dependencies = table.get("project", {}).get("dependencies", [])
     sources = table.get("tool", {}).get("uv", {}).get("sources", {})
-    if distribution not in dependencies or sources.get(distribution) != {"workspace": True}:
-        msg = (
-            f"cannot add {distribution} to {path} by itself: add {distribution!r} to [project] "
-            f"dependencies and `{source}` under [tool.uv.sources], then run python3 -m uv sync"
-        )
-        raise ScaffoldError(msg)
-    return edited or text
+    return distribution in dependencies and sources.get(distribution) == {"workspace": True}
 
 
 def _add_to_array(text: str, table: str, key: str, line: str) -> str | None:
