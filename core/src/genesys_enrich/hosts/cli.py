@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from genesys_enrich.dead_letters import DeadLetter, DeadLetterFile, read_dead_letters
+from genesys_enrich.decoding import Undecodable, decode_json
 from genesys_enrich.errors import ConfigError, PluginError
 from genesys_enrich.logs import configure
 from genesys_enrich.plugins import discover
@@ -226,9 +227,9 @@ def replay_item(number: int, letter: DeadLetter, path: Path) -> Item | Unreadabl
     origin = letter.origin or f"{path}:{number}"
     if letter.event is None and letter.text is not None:
         try:
-            return Item(origin, json.loads(letter.text), letter.attempts)
-        except json.JSONDecodeError as error:
-            reason = f"{origin} is not JSON: {error.msg}"
+            return Item(origin, decode_json(letter.text), letter.attempts)
+        except Undecodable as error:
+            reason = f"{origin} is not JSON: {error}"
             return Unreadable(origin, reason, letter.text, letter.attempts)
     return Item(origin, letter.event, letter.attempts)
 
