@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from .decoding import decode_json, line_text, numbered_lines
+from .decoding import MAX_DEPTH, decode_json, line_text, numbered_lines
 from .models import Outcome
 
 
@@ -113,7 +113,7 @@ def read_dead_letters(path: Path) -> Iterator[tuple[int, DeadLetter]]:
     with path.open("rb") as stream:
         for number, line in numbered_lines(stream):
             try:
-                yield number, DeadLetter.from_json(decode_json(line))
+                yield number, DeadLetter.from_json(decode_json(line, max_depth=MAX_DEPTH + 1))
             except ValueError as error:  # Undecodable is a ValueError
                 reason = f"{path} line {number} is not a dead letter: {error}"
                 yield (

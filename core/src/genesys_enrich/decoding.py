@@ -19,16 +19,18 @@ Python's recursion limit (about a thousand), so whatever was read can be written
 an outcome, a log line, a dead letter) from anywhere in the program."""
 
 
-_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
-
-
 class Undecodable(ValueError):
     """The data is not JSON that can be accepted; ``str(self)`` says why in a few words."""
 
 
-def decode_json(data: bytes | str) -> Any:
+def decode_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """The JSON value in ``data``: UTF-8 bytes (a leading byte-order mark allowed), or text
     from :func:`line_text`, whose bytes that were not UTF-8 are still refused as such.
+
+    Args:
+        max_depth: the deepest nesting accepted. A reader of dead letters, which wrap an event
+            in one more level, accepts ``MAX_DEPTH + 1``, so that every event read can be read
+            back from its dead letter.
 
     Raises:
         Undecodable: for every input that is not accepted, whatever the reason.
@@ -42,12 +44,16 @@ def decode_json(data: bytes | str) -> Any:
     except json.JSONDecodeError as error:
         raise Undecodable(error.msg) from None
     except RecursionError:
-        raise Undecodable(_TOO_DEEP) from None
+        raise Undecodable(_too_deep(max_depth)) from None
     except ValueError as error:  # an integer of more digits than Python converts
         raise Undecodable(str(error).split(":", 1)[0]) from None
-    if deeper_than(value, MAX_DEPTH):
-        raise Undecodable(_TOO_DEEP)
+    if deeper_than(value, max_depth):
+        raise Undecodable(_too_deep(max_depth))
     return value
+
+
+def _too_deep(limit: int) -> str:
+    return f"nested more than {limit} levels deep"
 
 
 def deeper_than(value: Any, limit: int) -> bool:
