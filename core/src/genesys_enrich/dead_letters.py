@@ -130,17 +130,21 @@ class DeadLetterFile:
         replace: ``False`` appends to what the file holds (a run never erases earlier dead
             letters); ``True`` writes a new file that replaces the old one on :meth:`close`, all at
             once, so an interrupted replay never leaves half a file.
+        dry_run: keep nothing: a dry run writes nothing at all, not even its failures.
     """
 
-    def __init__(self, path: Path, *, replace: bool = False) -> None:
+    def __init__(self, path: Path, *, replace: bool = False, dry_run: bool = False) -> None:
         self.path = path
         self.replace = replace
+        self.dry_run = dry_run
         self.count = 0
         """Dead letters written by this writer."""
         self._stream: IO[str] | None = None
         self._temporary: Path | None = None
 
     def add(self, letter: DeadLetter) -> None:
+        if self.dry_run:
+            return
         if self._stream is None:
             self._stream = self._open()
         self._stream.write(json.dumps(letter.to_json()) + "\n")
@@ -165,7 +169,7 @@ class DeadLetterFile:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
-        if not self.replace:
+        if not self.replace or self.dry_run:
             return
         if self._temporary is None:
             if commit:
