@@ -115,3 +115,33 @@ def test_a_replay_of_poison_lines_is_stable(
         ]
         assert [letter["attempts"] for letter in remaining] == [attempt, attempt]
     assert genesys.writes == []
+
+
+def test_lines_run_refused_do_not_stop_replay_recovering_the_rest(
+    tmp_path: Path, settings_file: Path, genesys: FakeGenesys, crm: FakeCrm
+) -> None:
+    """The failure as a user met it: `run` keeps lines nested past the recursion limit beside
+    events its CRM failed; once the CRM recovers, `replay` writes every one of those and keeps
+    only the poison lines, on every replay after."""
+    crm.customers["CUST-DOWN"] = crm.customers["CUST-1001"]
+    crm.failing = {"CUST-DOWN"}
+    events = tmp_path / "events.jsonl"
+    lines = [json.dumps(seed_event("CUST-DOWN")) for _ in range(5)]
+    lines[1:1] = [DEEP]
+    lines.append("{" * 3_000)
+    events.write_text("\n".join(lines) + "\n")
+    dead = tmp_path / "dead-letter.jsonl"
+    args = ["--settings", str(settings_file), "--quiet"]
+    assert main(["run", str(events), "--dead-letter", str(dead), *args]) == 1
+    assert len(read_jsonl(dead)) == 7
+    assert genesys.writes == []
+
+    crm.failing.clear()
+    assert main(["replay", str(dead), *args]) == 1
+    assert len(genesys.writes) == 5
+    for attempts in (2, 3):
+        remaining = read_jsonl(dead)
+        assert [letter["text"] for letter in remaining] == [DEEP, "{" * 3_000]
+        assert [letter["attempts"] for letter in remaining] == [attempts, attempts]
+        assert main(["replay", str(dead), *args]) == 1
+    assert len(genesys.writes) == 5
