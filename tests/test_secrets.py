@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.dead_letters import DeadLetterFile
-from genesys_enrich.errors import EnrichError
+from genesys_enrich.errors import EnrichError, SourceError
 from genesys_enrich.events import parse_event
 from genesys_enrich.hosts.batch import BatchOptions, run_batch
 from genesys_enrich.hosts.inputs import Item
@@ -168,8 +168,8 @@ def _settings(genesys: FakeGenesys, crm: FakeCrm) -> Settings:
 
 
 async def _errors_raised(settings: Settings, genesys: FakeGenesys) -> list[str]:
-    """The message, repr and traceback of each error the Genesys client raises under a fault,
-    and the reprs of the objects that hold credentials."""
+    """The message, repr and traceback of each error the Genesys client and the CRM source
+    raise under a fault, and the reprs of the objects that hold credentials."""
     shown: list[str] = []
     interaction = parse_event(seed_event())
     async with await Enricher.start(settings) as enricher:
@@ -187,4 +187,10 @@ async def _errors_raised(settings: Settings, genesys: FakeGenesys) -> list[str]:
                 await enricher.genesys.write(interaction, {"tier": "Gold"})
             shown += [str(caught.value), repr(caught.value)]
             shown += traceback.format_exception(caught.value)
+        for source in enricher.pipeline.sources:
+            for customer in ("CUST-401", "CUST-500"):
+                with pytest.raises(SourceError) as failed:
+                    await source.lookup(parse_event(seed_event(customer)))
+                shown += [str(failed.value), repr(failed.value)]
+                shown += traceback.format_exception(failed.value)
     return shown
