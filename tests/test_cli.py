@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -327,3 +328,88 @@ def test_a_start_up_error_leaves_the_previous_output_file_alone(
     assert main(["run", str(events), "--output", str(output)]) == 2
     assert "GENESYS_CLIENT_ID" in capsys.readouterr().err
     assert output.read_text() == '{"status": "enriched"}\n'
+
+
+def test_a_dry_run_writes_no_file_at_all(
+    tmp_path: Path, settings_file: Path, genesys: FakeGenesys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run with failing events leaves the working directory and the input's folder as
+    they were: no dead-letter file, and nothing written to Genesys."""
+    events = write_jsonl(
+        tmp_path / "events.jsonl", [seed_event("CUST-1001"), seed_event(interaction_id="bad")]
+    )
+    before = sorted(tmp_path.iterdir())
+    code = main(["run", str(events), "--settings", str(settings_file), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert list(Path().iterdir()) == []
+    assert sorted(tmp_path.iterdir()) == before
+    assert genesys.requests == []
+    assert "1 failed (0 retryable); a dry run keeps no dead letters" in out
+
+
+def test_output_dash_sends_the_outcomes_to_stdout_and_the_summary_to_stderr(
+    tmp_path: Path, settings_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--output -` makes stdout one JSON outcome per line, ready for a pipe, and creates no
+    file named '-'."""
+    events = write_jsonl(
+        tmp_path / "events.jsonl", [seed_event("CUST-1001"), seed_event("CUST-0000")]
+    )
+    code = main(["run", str(events), "--settings", str(settings_file), "--output", "-", "--json"])
+    captured = capsys.readouterr()
+    outcomes = [json.loads(line) for line in captured.out.splitlines()]
+    assert code == 0
+    assert [outcome["status"] for outcome in outcomes] == ["enriched", "skipped"]
+    assert json.loads(captured.err.splitlines()[-1])["events"] == 2
+    assert not Path("-").exists()
+    assert not (tmp_path / "-").exists()
+
+
+def test_replay_output_dash_sends_the_outcomes_to_stdout(
+    tmp_path: Path, settings_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`replay --output -` does the same, and the dead-letter file stays where it was."""
+    events = write_jsonl(tmp_path / "events.jsonl", [seed_event(interaction_id="bad")])
+    dead = tmp_path / "dead.jsonl"
+    common = ["--settings", str(settings_file), "--quiet"]
+    assert main(["run", str(events), "--dead-letter", str(dead), *common]) == 1
+    capsys.readouterr()
+    assert main(["replay", str(dead), "--output", "-", *common]) == 1
+    captured = capsys.readouterr()
+    [outcome] = [json.loads(line) for line in captured.out.splitlines()]
+    assert outcome["status"] == "failed"
+    assert "1 event: 1 failed" in captured.err
+    assert len(dead.read_text().splitlines()) == 1
+
+
+def test_version_prints_the_installed_distribution_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"genesys-enrich {version('genesys-enrich')}\n"
+
+
+def test_global_options_come_before_or_after_the_command(
+    tmp_path: Path, settings_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--settings, -q and -v work before the command as after it; one given after the command
+    wins over one given before."""
+    events = write_jsonl(tmp_path / "events.jsonl", [seed_event("CUST-1001")])
+    before = main(["--settings", str(settings_file), "-q", "run", str(events), "--dry-run"])
+    out_before = capsys.readouterr().out
+    after = main(["run", str(events), "--dry-run", "--settings", str(settings_file), "-q"])
+    out_after = capsys.readouterr().out
+    assert (before, after) == (0, 0)
+    assert out_before.splitlines()[0] == out_after.splitlines()[0] == "1 event: 1 enriched"
+    assert "would write" not in out_before + out_after  # quiet: no per-event block
+
+    missing = str(tmp_path / "missing.toml")
+    overridden = main(["--settings", missing, "run", str(events), "--settings", str(settings_file)])
+    assert overridden == 0
+    assert "missing.toml" not in capsys.readouterr().err
+
+    assert main(["-v", "--settings", str(settings_file), "run", str(events)]) == 0
+    assert capsys.readouterr().out.startswith("ENRICHED ")  # -v: a block per event

@@ -406,3 +406,17 @@ def test_a_null_among_conversation_contact_ids_is_skipped() -> None:
     event = customer_start_event(external_contact_id="C-1")
     event["detail"]["eventBody"]["conversationExternalContactIds"] = [None, "C-1", " "]
     assert parse_event(event).external_contact_ids == ("C-1",)
+
+
+def test_an_event_nested_deeper_than_any_genesys_event_is_refused() -> None:
+    """Nesting that Lambda's runtime decoded (near Python's recursion limit) is refused with a
+    message, never a RecursionError; a Genesys-like depth still parses."""
+    deep: Any = "bottom"
+    for _ in range(900):
+        deep = {"x": deep}
+    with pytest.raises(EventError, match="nests more than 32 levels deep"):
+        parse_event(seed_event() | {"extra": deep})
+    shallow: Any = "bottom"
+    for _ in range(25):
+        shallow = [shallow]
+    assert parse_event(seed_event() | {"extra": shallow}).interaction_id

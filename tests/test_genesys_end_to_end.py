@@ -22,7 +22,6 @@ from genesys_enrich.testing import (
     HANG,
     FakeCrm,
     FakeGenesys,
-    ScaledClock,
     customer_start_event,
     seed_event,
     settings_for,
@@ -105,7 +104,8 @@ async def test_a_hung_request_times_out_and_is_retried() -> None:
     """A write that hangs is abandoned after the read timeout and the retry succeeds."""
     with FakeGenesys() as genesys:
         genesys.fail_next(HANG, on="api")
-        settings = static_settings(genesys, read_timeout_seconds=0.2)
+        # Long enough that only the hung request times out, however busy the machine.
+        settings = static_settings(genesys, read_timeout_seconds=1.0)
         async with await start(settings) as enricher:
             outcome = await enricher.process(seed_event())
     assert outcome.status is Status.ENRICHED
@@ -114,7 +114,7 @@ async def test_a_hung_request_times_out_and_is_retried() -> None:
 
 async def test_latency_beyond_the_read_timeout_fails_retryable() -> None:
     """A Genesys slower than the read timeout on every try leaves a retryable failure."""
-    with FakeGenesys(latency=0.3) as genesys:
+    with FakeGenesys(latency=30) as genesys:  # its answers wait until it closes
         settings = static_settings(genesys, read_timeout_seconds=0.05, retry_attempts=2)
         async with await start(settings) as enricher:
             outcome = await enricher.process(seed_event())
@@ -124,7 +124,7 @@ async def test_latency_beyond_the_read_timeout_fails_retryable() -> None:
 
 async def test_token_endpoint_outages_are_retried() -> None:
     """A token endpoint answering 503 then 429 still yields a token and a written event."""
-    clock = ScaledClock(1000)  # the 429's one-second pause passes in a millisecond
+    clock = ManualClock()  # the 429's one-second pause is recorded, not waited
     with FakeGenesys() as genesys:
         genesys.fail_next(503, on="token")
         genesys.fail_next(429, on="token", retry_after="1")
@@ -132,18 +132,22 @@ async def test_token_endpoint_outages_are_retried() -> None:
             outcome = await enricher.process(seed_event())
     assert outcome.status is Status.ENRICHED
     assert len(genesys.token_requests) == 3
+    assert max(clock.slept) == 1.0  # the 429's Retry-After, waited by the limiter
 
 
 async def test_a_retry_after_http_date_is_honoured() -> None:
-    """A 429 whose Retry-After is an HTTP date five seconds ahead holds the retry that long."""
+    """A 429 whose Retry-After is an HTTP date two minutes ahead holds the retry that long."""
     clock = ManualClock()  # the client's rate limiter records its waits instead of waiting
     with FakeGenesys() as genesys:
-        in_5_s = email.utils.formatdate(time.time() + 5, usegmt=True)
-        genesys.fail_next(429, on="api", retry_after=in_5_s)
-        async with await start(static_settings(genesys), clock=clock) as enricher:
+        in_2_min = email.utils.formatdate(time.time() + 120, usegmt=True)
+        genesys.fail_next(429, on="api", retry_after=in_2_min)
+        settings = static_settings(genesys, max_retry_after_seconds=600, timeout_seconds=600)
+        async with await start(settings, clock=clock) as enricher:
             outcome = await enricher.process(seed_event())
     assert outcome.status is Status.ENRICHED
-    assert 3.5 < max(clock.slept) <= 5  # an HTTP date has one-second resolution
+    # The date is read against the wall clock: a second of rounding, and however long a busy
+    # machine took to get there, far less than the minute it would take to mistake it.
+    assert 60 < max(clock.slept) <= 120
 
 
 async def test_a_token_revoked_in_the_middle_of_a_500_event_run_loses_nothing() -> None:
@@ -228,11 +232,11 @@ async def test_too_many_attributes_fail_before_any_write() -> None:
 
 
 async def test_a_deadline_too_close_for_the_retry_after_fails_retryable_at_once() -> None:
-    """With 0.5 s left and Genesys asking for 30 s, the event fails retryable without waiting."""
+    """With 5 s left and Genesys asking for 30 s, the event fails retryable without waiting."""
     with FakeGenesys() as genesys:
         genesys.fail_next(429, on="api", retry_after="30", times=5)
         async with await start(static_settings(genesys)) as enricher:
-            outcome = await enricher.process(seed_event(), deadline=time.monotonic() + 0.5)
+            outcome = await enricher.process(seed_event(), deadline=time.monotonic() + 5)
     assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
     assert "the next retry would wait 30 s (Retry-After)" in outcome.reason
     assert "deadline" in outcome.reason
@@ -244,11 +248,12 @@ async def test_a_1000_event_burst_is_paced_under_the_limit() -> None:
     """1,000 events at once against a 300-a-minute Genesys: the limiter's pacing keeps 429s
     under 2%, and nothing failed.
 
-    Time runs 40 times faster for the fake and the client's limiter alike, so the 3.5 minutes
-    of traffic take about 5 seconds.
+    The fake and the client's limiter share a manual clock that moves only when the limiter
+    sleeps, so the 3.5 minutes of traffic take no time, and the machine's speed (however busy)
+    cannot let the events through slower than the limit and spare the limiter its work.
     """
     stamina.set_testing(True, attempts=10, cap=True)  # the client's own attempts apply
-    clock = ScaledClock(40)
+    clock = ManualClock()
     with FakeGenesys(rate_limit=300, rate_window=60, clock=clock.now) as genesys:
         settings = static_settings(genesys, requests_per_minute=300)
         async with await start(settings, clock=clock) as enricher:
@@ -268,10 +273,10 @@ async def test_a_429_storm_from_a_tighter_limit_than_configured_loses_no_event()
     sharing the OAuth client's budget), so the 429s really happen and each pauses every caller.
     """
     stamina.set_testing(True, attempts=20, cap=True)  # the client's own attempts apply
-    clock = ScaledClock(40)
+    clock = ManualClock()  # time moves only when the limiter waits: the 429s cannot be outrun
     with FakeGenesys(rate_limit=10, rate_window=5, clock=clock.now) as genesys:
-        # Retry-After waits run on the scaled clock, the write's timeout in real seconds: let
-        # the timeout hold a full 30 s wait, which takes 0.75 s here.
+        # Retry-After waits run on the manual clock, the write's timeout in real seconds: let
+        # the timeout hold a full 30 s wait.
         settings = static_settings(
             genesys, requests_per_minute=300, retry_attempts=20, timeout_seconds=120
         )

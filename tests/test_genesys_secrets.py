@@ -76,8 +76,8 @@ async def run(settings: Settings, events: list[Any], **kwargs: Any) -> tuple[lis
     return outcomes, "\n".join(shown)
 
 
-def in_half_a_second() -> float:
-    return time.monotonic() + 0.5
+def in_five_seconds() -> float:
+    return time.monotonic() + 5  # far short of a 30 s Retry-After, however busy the machine
 
 
 def already_passed() -> float:
@@ -114,7 +114,10 @@ async def test_no_failure_mode_leaks_a_secret_token_or_key(
             # The limiter's pauses run on the fast clock, deadlines in real seconds: a 60 s
             # timeout lets events wait out the 30 s pause a scenario leaves (30 ms here).
             settings = with_genesys(
-                settings_for(genesys, crm), read_timeout_seconds=0.1, timeout_seconds=60
+                # A read timeout that cuts the hung request short, never a healthy answer.
+                settings_for(genesys, crm),
+                read_timeout_seconds=1.0,
+                timeout_seconds=60,
             )
             async with await Enricher.start(settings, clock=fast) as enricher:
                 # (fault to inject, deadline, words the outcome's reason must hold)
@@ -134,7 +137,7 @@ async def test_no_failure_mode_leaks_a_secret_token_or_key(
                     (lambda: genesys.fail_next(413, on="api"), no_deadline, "413"),
                     (
                         lambda: genesys.fail_next(429, on="api", retry_after="30"),
-                        in_half_a_second,
+                        in_five_seconds,
                         "Retry-After",
                     ),
                     (lambda: None, already_passed, "deadline"),

@@ -304,7 +304,8 @@ async def test_a_deadline_shortens_lookups_and_a_passed_one_fails_for_retry() ->
         await never.wait()
 
     pipeline = Pipeline([source("stuck", hang)], [], RecordingWriter(), source_timeout=30)
-    soon = await pipeline.process(seed_event(), deadline=time.monotonic() + 0.05)
+    # Time enough to reach the lookup however busy the machine, far short of its own timeout.
+    soon = await pipeline.process(seed_event(), deadline=time.monotonic() + 0.5)
     passed = await pipeline.process(seed_event(), deadline=time.monotonic() - 1)
     assert (soon.status, soon.retryable) == (Status.FAILED, True)
     assert "stuck timed out" in soon.reason
@@ -330,9 +331,12 @@ async def test_a_hung_blocking_source_never_starves_a_healthy_one() -> None:
             return {"tier": "Gold"}
 
     sources = [Hung(PluginConfig(), CONTEXT), Healthy(PluginConfig(), CONTEXT)]
-    pipeline = Pipeline(sources, [], None, source_timeout=0.05, blocking_threads=2)
+    # A timeout long enough for the healthy source's thread to answer, however busy the
+    # machine; the first two events run side by side, so their wait is paid once.
+    pipeline = Pipeline(sources, [], None, source_timeout=1.0, blocking_threads=2)
     try:
-        outcomes = [await pipeline.process(seed_event()) for _ in range(6)]
+        outcomes = list(await asyncio.gather(*(pipeline.process(seed_event()) for _ in range(2))))
+        outcomes += [await pipeline.process(seed_event()) for _ in range(4)]
     finally:
         release.set()
         pipeline.close()

@@ -252,7 +252,7 @@ def _start_run(tmp_path: Path, settings_file: Path, count: int) -> subprocess.Po
 
 
 def _wait_for_requests(crm: FakeCrm, count: int) -> None:
-    limit = time.monotonic() + 20
+    limit = time.monotonic() + 120  # a start-up on a busy machine, not a measure of speed
     while len(crm.requests) < count:
         assert time.monotonic() < limit, "the run never reached the CRM"
         time.sleep(0.02)
@@ -267,7 +267,7 @@ def test_ctrl_c_finishes_the_events_in_flight_and_counts_the_rest(
     run = _start_run(tmp_path, settings_file, 40)
     _wait_for_requests(crm, 3)
     run.send_signal(signal.SIGINT)
-    out, err = run.communicate(timeout=30)
+    out, err = run.communicate(timeout=120)
     summary = json.loads(out)
     outcomes = read_jsonl(tmp_path / "out.jsonl")
     assert run.returncode == 130
@@ -289,7 +289,7 @@ def test_a_second_ctrl_c_dead_letters_the_events_in_flight(
     run.send_signal(signal.SIGINT)
     time.sleep(0.2)
     run.send_signal(signal.SIGINT)
-    out, _ = run.communicate(timeout=30)
+    out, _ = run.communicate(timeout=120)
     summary = json.loads(out)
     letters = read_jsonl(tmp_path / "dead-letter.jsonl")
     assert run.returncode == 130

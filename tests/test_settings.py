@@ -429,3 +429,28 @@ def test_a_password_in_a_plugin_url_is_masked_in_the_repr(monkeypatch: pytest.Mo
     assert "hunter2" not in shown
     assert "pw2" not in shown
     assert "postgresql://app:**********@db/crm" in shown
+
+
+def test_a_settings_file_that_cannot_be_read_is_a_config_error(tmp_path: Path) -> None:
+    """Not UTF-8, a directory, or TOML nested past Python's recursion limit: one message each,
+    naming the file."""
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'[genesys]\nclient_id = "caf\xe9"\n')
+    assert config_error(latin1) == f"settings file {latin1} is not UTF-8 text (byte 27)"
+    assert config_error(tmp_path).startswith(f"settings file {tmp_path} cannot be read: ")
+    deep = write(tmp_path / "deep.toml", "x = " + "[" * 5_000 + "]" * 5_000)
+    assert "nested too deeply" in config_error(deep)
+
+
+def test_json_nested_absurdly_deep_in_an_environment_variable_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GENESYS_ENRICH_PIPELINE__SOURCES", "[" * 5_000 + "]" * 5_000)
+    assert "nested too deeply" in config_error()
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_an_infinite_or_nan_number_is_refused(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timeout or window of inf is a typo, not a way to say "for ever"."""
+    monkeypatch.setenv("GENESYS_ENRICH_INTAKE__DUPLICATE_WINDOW_SECONDS", value)
+    assert "intake.duplicate_window_seconds: Input should be a finite number" in config_error()

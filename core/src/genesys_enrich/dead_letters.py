@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from .decoding import MAX_DEPTH, decode_json, line_text, numbered_lines
 from .models import Outcome
 
 
@@ -105,19 +106,20 @@ class DeadLetter:
 def read_dead_letters(path: Path) -> Iterator[tuple[int, DeadLetter]]:
     """``(line number, dead letter)`` for each line of the file, streamed.
 
-    A line that is not a dead letter (hand-edited into broken JSON, say) comes back as one whose
-    :attr:`~DeadLetter.text` is the line, so a replay keeps it rather than dropping it.
+    A line that is not a dead letter (hand-edited into broken JSON, bytes that are not UTF-8,
+    nested too deeply) comes back as one whose :attr:`~DeadLetter.text` is the line and whose
+    reason names its line number, so a replay fails it alone and keeps it rather than dropping it.
     """
-    with path.open(encoding="utf-8") as stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
+    with path.open("rb") as stream:
+        for number, line in numbered_lines(stream):
             try:
-                yield number, DeadLetter.from_json(json.loads(line))
-            except ValueError as error:  # JSONDecodeError is a ValueError
+                yield number, DeadLetter.from_json(decode_json(line, max_depth=MAX_DEPTH + 1))
+            except ValueError as error:  # Undecodable is a ValueError
                 reason = f"{path} line {number} is not a dead letter: {error}"
-                text = line.rstrip("\n")
-                yield number, DeadLetter(event=None, reason=reason, attempts=0, text=text)
+                yield (
+                    number,
+                    DeadLetter(event=None, reason=reason, attempts=0, text=line_text(line)),
+                )
 
 
 class DeadLetterFile:
@@ -128,17 +130,21 @@ class DeadLetterFile:
         replace: ``False`` appends to what the file holds (a run never erases earlier dead
             letters); ``True`` writes a new file that replaces the old one on :meth:`close`, all at
             once, so an interrupted replay never leaves half a file.
+        dry_run: keep nothing: a dry run writes nothing at all, not even its failures.
     """
 
-    def __init__(self, path: Path, *, replace: bool = False) -> None:
+    def __init__(self, path: Path, *, replace: bool = False, dry_run: bool = False) -> None:
         self.path = path
         self.replace = replace
+        self.dry_run = dry_run
         self.count = 0
         """Dead letters written by this writer."""
         self._stream: IO[str] | None = None
         self._temporary: Path | None = None
 
     def add(self, letter: DeadLetter) -> None:
+        if self.dry_run:
+            return
         if self._stream is None:
             self._stream = self._open()
         self._stream.write(json.dumps(letter.to_json()) + "\n")
@@ -163,7 +169,7 @@ class DeadLetterFile:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
-        if not self.replace:
+        if not self.replace or self.dry_run:
             return
         if self._temporary is None:
             if commit:

@@ -10,8 +10,9 @@ Two shapes are understood:
 
 Handled Genesys topics are ``customer.start`` by default, and ``acd.start`` / ``user.start`` when
 settings name them: their bodies carry the same customer keys. ``...attributes`` topics are never
-handled, since writing attributes raises them. An event larger than EventBridge allows (256 KB) or
-with a field of the wrong type fails with a message naming the field.
+handled, since writing attributes raises them. An event larger than EventBridge allows (256 KB),
+nested deeper than any Genesys event, or with a field of the wrong type fails with a message
+naming the field.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .decoding import deeper_than
 from .errors import EventError
 from .models import Interaction, WriteTarget
 
@@ -31,6 +33,8 @@ ACD_START = "v2.detail.events.conversation.{id}.acd.start"
 USER_START = "v2.detail.events.conversation.{id}.user.start"
 MAX_EVENT_BYTES = 256 * 1024
 """EventBridge refuses larger entries, so a larger event did not come from it."""
+MAX_EVENT_DEPTH = 32
+"""Genesys events nest a handful of levels; a deeper one is refused before anything walks it."""
 ATTRIBUTES_TOPIC_SUFFIX = ".attributes"
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -67,7 +71,7 @@ def parse_event(event: Any, *, topics: Iterable[str] = (CUSTOMER_START,)) -> Int
     if not isinstance(event, Mapping):
         msg = f"event is not a JSON object but {type(event).__name__}"
         raise EventError(msg)
-    _check_size(event)
+    _check_bounds(event)
     source = event.get("source")
     detail = event.get("detail")
     if not isinstance(source, str):
@@ -85,7 +89,10 @@ def parse_event(event: Any, *, topics: Iterable[str] = (CUSTOMER_START,)) -> Int
     raise NotHandled(msg)
 
 
-def _check_size(event: Mapping[str, Any]) -> None:
+def _check_bounds(event: Mapping[str, Any]) -> None:
+    if deeper_than(event, MAX_EVENT_DEPTH):
+        msg = f"event nests more than {MAX_EVENT_DEPTH} levels deep; it cannot be a Genesys event"
+        raise EventError(msg)
     try:
         size = len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
     except (TypeError, ValueError) as error:

@@ -14,7 +14,6 @@ Precedence, highest first:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
@@ -30,6 +29,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from .decoding import Undecodable, decode_json
 from .errors import ConfigError
 from .events import CUSTOMER_START
 from .genesys.regions import resolve_domain
@@ -50,7 +50,8 @@ SEED_ENV_NAMES: dict[str, tuple[str, ...]] = {
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A timeout, limit or window of inf or nan is a typo, not a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GenesysSettings(_Section):
@@ -206,8 +207,8 @@ class _SeedEnvSource(PydanticBaseSettingsSource):
 def _maybe_json(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
         try:
-            return json.loads(value)
-        except ValueError:
+            return decode_json(value)
+        except Undecodable:
             return value
     return value
 
@@ -248,28 +249,38 @@ def load_settings(
             bad key and where to set it.
     """
     source = settings_file(path)
-    data: dict[str, Any] = {}
-    if source is not None:
-        try:
-            data = tomllib.loads(source.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            msg = f"settings file {source} does not exist"
-            raise ConfigError(msg) from None
-        except tomllib.TOMLDecodeError as error:
-            msg = f"settings file {source} is not valid TOML: {error}"
-            raise ConfigError(msg) from None
+    data = _read_file(source) if source is not None else {}
     for section, values in (overrides or {}).items():
         data[section] = _deep_merge(data.get(section, {}), values)
     try:
         return Settings(**data)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, source)) from None
-    except SettingsError as error:  # an environment variable that should hold JSON does not
+    except (SettingsError, RecursionError) as error:
+        # An environment variable that should hold JSON does not, or nests absurdly deep.
+        why = "nested too deeply" if isinstance(error, RecursionError) else str(error)
         msg = (
-            f"invalid settings: {error}. A list or table given in an environment variable must "
+            f"invalid settings: {why}. A list or table given in an environment variable must "
             """be JSON, e.g. GENESYS_ENRICH_PIPELINE__SOURCES='["rest", "sql"]'."""
         )
         raise ConfigError(msg) from None
+
+
+def _read_file(source: Path) -> dict[str, Any]:
+    """The settings file's tables; :class:`ConfigError` for anything that stops it being read."""
+    try:
+        return tomllib.loads(source.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        msg = f"settings file {source} does not exist"
+    except OSError as error:  # a directory, no permission
+        msg = f"settings file {source} cannot be read: {error.strerror or error}"
+    except UnicodeDecodeError as error:
+        msg = f"settings file {source} is not UTF-8 text (byte {error.start + 1})"
+    except tomllib.TOMLDecodeError as error:
+        msg = f"settings file {source} is not valid TOML: {error}"
+    except RecursionError:
+        msg = f"settings file {source} is not valid TOML: arrays or tables nested too deeply"
+    raise ConfigError(msg) from None
 
 
 def _deep_merge(base: Any, extra: Any) -> Any:

@@ -34,6 +34,8 @@ from .summary import RunSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 """The command's exit codes (see :mod:`genesys_enrich.hosts.cli`)."""
+STDOUT = Path("-")
+"""``--output -``: the outcomes go to standard output."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,9 @@ async def run_batch(
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def _open_output(path: Path) -> TextIO:
+def _open_output(path: Path) -> contextlib.AbstractContextManager[TextIO]:
+    if path == STDOUT:
+        return contextlib.nullcontext(sys.stdout)  # left open: it is not ours to close
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # A local file written line by line: not worth a thread per write.

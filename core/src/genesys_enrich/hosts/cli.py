@@ -14,9 +14,12 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TextIO
 
 from genesys_enrich.dead_letters import DeadLetter, DeadLetterFile, read_dead_letters
+from genesys_enrich.decoding import Undecodable, decode_json
 from genesys_enrich.errors import ConfigError, PluginError
 from genesys_enrich.logs import configure
 from genesys_enrich.plugins import discover
@@ -28,6 +31,7 @@ from .batch import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    STDOUT,
     BatchOptions,
     default_dead_letter_path,
     run_batch,
@@ -78,12 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="genesys-enrich",
         description="Enrich Genesys Cloud interactions with CRM data.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.set_defaults(needs_settings=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--settings", metavar="FILE", help="settings TOML file (default: ./settings.toml)"
-    )
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    _global_options(parser)
+    # The same options after the command; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    _global_options(common)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -95,13 +99,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("events", nargs="+", metavar="EVENTS")
     run.add_argument(
-        "--dry-run", action="store_true", help="compute and print each patch; write nothing"
+        "--dry-run",
+        action="store_true",
+        help="compute and print each patch; write nothing to Genesys, keep no dead letters",
     )
     run.add_argument(
         "--dead-letter",
         metavar="FILE",
         help="append failed events here, whole, for replay (default: dead-letter.jsonl next to "
-        "--output, or in the current directory)",
+        "--output FILE, or in the current directory)",
     )
     _batch_arguments(run)
     run.set_defaults(command=_run)
@@ -133,16 +139,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _global_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command takes, before or after its name."""
+    parser.add_argument(
+        "--settings", metavar="FILE", help="settings TOML file (default: ./settings.toml)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress, no per-event output: only the summary",
+    )
+
+
+def _version() -> str:
+    try:
+        return version("genesys-enrich")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _batch_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--output", metavar="FILE", help="write one JSON outcome per line to FILE")
+    command.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write one JSON outcome per line to FILE; - for stdout (the summary then goes to "
+        "stderr)",
+    )
     command.add_argument(
         "--concurrency",
         type=_positive_int,
         metavar="N",
         help="events in flight at once (default: [pipeline] concurrency)",
-    )
-    command.add_argument(
-        "--quiet", action="store_true", help="no progress, no per-event output: only the summary"
     )
     command.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object on stdout"
@@ -164,9 +193,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if missing := missing_inputs(args.events):
         print(f"genesys-enrich: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    output = Path(args.output) if args.output else None
-    dead_letters = Path(args.dead_letter) if args.dead_letter else default_dead_letter_path(output)
-    if (source := input_reading(args.events, dead_letters)) is not None:
+    output = _output(args)
+    dead_letters = (
+        Path(args.dead_letter)
+        if args.dead_letter
+        else default_dead_letter_path(None if output == STDOUT else output)
+    )
+    if not args.dry_run and (source := input_reading(args.events, dead_letters)) is not None:
         print(
             f"genesys-enrich: the dead-letter file {dead_letters} is also an input ({source}): "
             "failed events would be appended to the file being read. Run its events again with "
@@ -184,10 +217,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         run_batch(
             settings,
             items,
-            DeadLetterFile(dead_letters),
+            DeadLetterFile(dead_letters, dry_run=args.dry_run),
             _options(args, settings, output),
             total=count_events(args.events),
             after_stop=count_not_started,
+            out=_summary_stream(output),
         )
     )
 
@@ -208,7 +242,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             kept += 1
         return kept
 
-    output = Path(args.output) if args.output else None
+    output = _output(args)
     return asyncio.run(
         run_batch(
             settings,
@@ -217,6 +251,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             _options(args, settings, output),
             total=count_events([str(path)]),
             after_stop=keep_not_started,
+            out=_summary_stream(output),
         )
     )
 
@@ -226,11 +261,20 @@ def replay_item(number: int, letter: DeadLetter, path: Path) -> Item | Unreadabl
     origin = letter.origin or f"{path}:{number}"
     if letter.event is None and letter.text is not None:
         try:
-            return Item(origin, json.loads(letter.text), letter.attempts)
-        except json.JSONDecodeError as error:
-            reason = f"{origin} is not JSON: {error.msg}"
+            return Item(origin, decode_json(letter.text), letter.attempts)
+        except Undecodable as error:
+            reason = f"{origin} is not JSON: {error}"
             return Unreadable(origin, reason, letter.text, letter.attempts)
     return Item(origin, letter.event, letter.attempts)
+
+
+def _output(args: argparse.Namespace) -> Path | None:
+    return Path(args.output) if args.output else None
+
+
+def _summary_stream(output: Path | None) -> TextIO:
+    """Where the summary and per-event blocks go: stderr when stdout carries the outcomes."""
+    return sys.stderr if output == STDOUT else sys.stdout
 
 
 def _options(args: argparse.Namespace, settings: Settings, output: Path | None) -> BatchOptions:

@@ -8,12 +8,19 @@ whole; one that does not parse is read line by line after all. A line that is no
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from genesys_enrich.decoding import (
+    Undecodable,
+    decode_json,
+    line_bytes,
+    line_text,
+    numbered_lines,
+)
 
 _SUFFIXES = (".json", ".jsonl")
 """The files a directory given as input contributes."""
@@ -116,24 +123,7 @@ def _lines(stream: IO[Any]) -> Iterator[bytes]:
         yield from binary
     else:
         for line in stream:
-            yield line if isinstance(line, bytes) else line.encode()
-
-
-def _decode(data: bytes) -> Any:
-    """JSON from bytes; ``ValueError`` for anything that is not (bad UTF-8, too deeply nested)."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        msg = "nested too deeply"
-        raise ValueError(msg) from None
-
-
-def _why(error: ValueError) -> str:
-    return error.msg if isinstance(error, json.JSONDecodeError) else str(error)[:120]
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="backslashreplace")
+            yield line if isinstance(line, bytes) else line_bytes(line)
 
 
 def _read_stream(
@@ -142,13 +132,13 @@ def _read_stream(
     """A ``.jsonl`` input line by line. Anything else: JSONL when its first line is a JSON value on
     its own; otherwise one JSON document or, when it is not one, line by line after all, so each bad
     line fails on its own and the good ones still run."""
-    numbered = ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
+    numbered = numbered_lines(lines)
     first = next(numbered, None)
     if first is None:
         return
     try:
-        value = _decode(first[1])
-    except ValueError:
+        value = decode_json(first[1])
+    except Undecodable:
         if jsonl:
             yield from _read_lines(origin, [first])
         else:
@@ -163,19 +153,19 @@ def _read_stream(
 def _read_lines(origin: str, numbered: Iterable[tuple[int, bytes]]) -> Iterator[Item | Unreadable]:
     for number, line in numbered:
         try:
-            yield Item(f"{origin}:{number}", _decode(line))
-        except ValueError as error:
+            yield Item(f"{origin}:{number}", decode_json(line))
+        except Undecodable as error:
             yield Unreadable(
                 f"{origin}:{number}",
-                f"{origin} line {number} is not JSON: {_why(error)}",
-                _text(line).rstrip("\n"),
+                f"{origin} line {number} is not JSON: {error}",
+                line_text(line),
             )
 
 
 def _read_document(origin: str, numbered: list[tuple[int, bytes]]) -> Iterator[Item | Unreadable]:
     try:
-        value = _decode(b"".join(line for _, line in numbered))
-    except ValueError:
+        value = decode_json(b"".join(line for _, line in numbered))
+    except Undecodable:
         yield from _read_lines(origin, numbered)
         return
     yield from _items(origin, value, line=None)
@@ -196,14 +186,14 @@ def _count_stream(lines: Iterable[bytes], *, jsonl: bool) -> int:
     if first is None:
         return 0
     try:
-        value = _decode(first)
-    except ValueError:
+        value = decode_json(first)
+    except Undecodable:
         if jsonl:
             return 1 + sum(1 for _ in numbered)
         rest = list(numbered)
         try:
-            value = _decode(first + b"".join(rest))
-        except ValueError:
+            value = decode_json(first + b"".join(rest))
+        except Undecodable:
             return 1 + len(rest)
         return len(value) if isinstance(value, list) else 1
     head = len(value) if isinstance(value, list) else 1

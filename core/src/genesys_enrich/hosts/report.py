@@ -83,9 +83,12 @@ def summary_table(summary: RunSummary) -> str:
     if summary.failed:
         retry = summary.retryable_failures
         where = f" in {summary.dead_letter_path}" if summary.dead_letter_path else ""
-        lines.append(
-            f"\n{summary.failed} failed ({retry} retryable); {summary.dead_letters} kept{where}"
+        kept = (
+            "a dry run keeps no dead letters"
+            if summary.dry_run
+            else f"{summary.dead_letters} kept{where}"
         )
+        lines.append(f"\n{summary.failed} failed ({retry} retryable); {kept}")
     if summary.interrupted:
         if summary.not_started is None:
             lines.append("interrupted: the rest of the input was not read")

@@ -90,6 +90,8 @@ class RunSummary:
         self.dead_letters = 0
         self.dead_letter_path: str | None = None
         self.output_path: str | None = None
+        self.dry_run = False
+        """The outcomes came from a dry run, which keeps no dead letters."""
 
     @property
     def total(self) -> int:
@@ -100,6 +102,7 @@ class RunSummary:
         return self.statuses[Status.FAILED]
 
     def add(self, outcome: Outcome) -> None:
+        self.dry_run = self.dry_run or outcome.dry_run
         self.statuses[outcome.status] += 1
         if outcome.status is Status.FAILED and outcome.retryable:
             self.retryable_failures += 1
@@ -120,6 +123,6 @@ class RunSummary:
             "interrupted": self.interrupted,
             "not_started": self.not_started,
             "dead_letters": self.dead_letters,
-            "dead_letter_file": self.dead_letter_path,
+            "dead_letter_file": None if self.dry_run else self.dead_letter_path,
             "output_file": self.output_path,
         }

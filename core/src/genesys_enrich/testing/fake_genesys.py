@@ -55,11 +55,12 @@ class ScaledClock:
 
 
 class ManualClock:
-    """Time that moves only when told to: give :meth:`now` to a :class:`FakeGenesys` (and to a
-    client's token provider) and the clock itself to the client's rate limiter, then
-    :meth:`advance` it between batches. A sleep is recorded in :attr:`slept` and moves the clock
-    on by its length at once (sleeps do not overlap), so a test asserts what was waited for, not
-    how long it took.
+    """Time that moves only when told to or slept on: give :meth:`now` to a :class:`FakeGenesys`
+    (and to a client's token provider) and the clock itself to the client's rate limiter, then
+    :meth:`advance` it between batches. A sleep is recorded in :attr:`slept` and ends at once, the
+    clock moved on to the instant it was due to end: callers that sleep side by side wake at
+    their own instants, never before, and time never goes back. A test asserts what was waited
+    for, not how long it took, so the machine's speed cannot change the verdict.
     """
 
     def __init__(self, start: float = 1000.0) -> None:
@@ -75,8 +76,9 @@ class ManualClock:
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
+        due = self.t + seconds
+        await asyncio.sleep(0)  # callers sleeping at this same instant start their sleeps too
+        self.t = max(self.t, due)
 
 
 HANG = Response(504, {"message": "the fake hung until it was closed", "code": "request.timeout"})
