@@ -1,8 +1,9 @@
 """A base for CRM sources with an HTTP API, so an adapter only says what to ask and what to keep.
 
 It sends through the process's shared HTTP client, retries with the core's retry policy (stamina),
-maps 404 to "no match", retryable statuses to a retryable :class:`SourceError`, anything else to a
-permanent one, and re-authenticates once on a 401 when the subclass knows how.
+maps 404 to "no match", retryable statuses to a retryable :class:`SourceError`, 401 and 403 to a
+misconfigured one (the event is kept for replay), anything else to a permanent one, and
+re-authenticates once on a 401 when the subclass knows how.
 
 A complete adapter::
 
@@ -138,8 +139,15 @@ class RestSource(CrmSource):
         if response.status_code in self.no_match_statuses:
             return None
         if not response.is_success:
-            msg = f"answered HTTP {response.status_code}"
-            raise SourceError(msg, retryable=response.status_code in RETRYABLE_STATUSES)
+            status = response.status_code
+            if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+                msg = (
+                    f"answered HTTP {status}: the CRM refused our credentials; check them under "
+                    f"[plugins.{self.name}]"
+                )
+                raise SourceError(msg, retryable=False, misconfigured=True)
+            msg = f"answered HTTP {status}"
+            raise SourceError(msg, retryable=status in RETRYABLE_STATUSES)
         return self.parse(response)
 
     async def send(self, request: Lookup) -> httpx.Response:
