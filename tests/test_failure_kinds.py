@@ -1,9 +1,12 @@
-"""Failures sorted by what fixes them: a bad event is dropped, a transient failure is retried, a
-misconfiguration is kept whole and says what to fix."""
+"""Failures sorted by what fixes them: a bad event is dropped (logged whole), a transient failure
+is retried, a misconfiguration is kept whole by every host and says what to fix."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +15,8 @@ import pytest
 from genesys_enrich import CrmSource, Interaction, SourceError
 from genesys_enrich.app import Enricher
 from genesys_enrich.extensions import PluginConfig, PluginContext
+from genesys_enrich.hosts import aws_lambda
+from genesys_enrich.hosts.cli import main
 from genesys_enrich.models import FailureKind, Outcome, Status
 from genesys_enrich.pipeline import MISCONFIGURED_ADVICE, Pipeline
 from genesys_enrich.testing import FakeCrm, FakeGenesys, seed_event, settings_for
@@ -109,3 +114,87 @@ async def test_a_crm_refusing_its_key_says_where_to_fix_it(genesys: FakeGenesys)
     assert "[plugins.rest]" in outcome.reason
     assert "the-old-key" not in outcome.reason
     assert genesys.writes == []
+
+
+def forbid(genesys: FakeGenesys, event: dict[str, Any]) -> dict[str, Any]:
+    """Make Genesys answer 403 missing.permissions to writes for this event's interaction."""
+    genesys.forbidden.add(event["detail"]["interactionId"])
+    return event
+
+
+def test_lambda_direct_raises_on_a_403_so_the_event_reaches_the_failure_destination(
+    lambda_process: aws_lambda._Process, genesys: FakeGenesys
+) -> None:
+    """A role without the permission raises, naming the permission, instead of returning as if
+    done; once the role is fixed, Lambda's retry (or a replay) of the same event writes."""
+    event = forbid(genesys, seed_event("CUST-1001"))
+    with pytest.raises(aws_lambda.MisconfiguredFailure) as failure:
+        aws_lambda.handler(event, None)
+    assert "lacks the permission conversation:participant:attributesedit" in str(failure.value)
+    assert str(failure.value).endswith(MISCONFIGURED_ADVICE)
+    genesys.forbidden.clear()
+    assert aws_lambda.handler(event, None)["status"] == "enriched"
+    assert len(genesys.writes) == 1
+
+
+def test_a_dropped_bad_event_is_logged_whole(
+    lambda_process: aws_lambda._Process, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad event is not retried, so its log line carries the event itself: the one place it
+    survives."""
+    event = seed_event(interaction_id="../../oauth/token")
+    assert aws_lambda.handler(event, None)["failure"] == "bad_event"
+    [line] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    assert (line["failure"], line["event"]) == ("bad_event", event)
+
+
+def test_a_huge_dropped_event_is_logged_by_size_hash_and_excerpt(
+    lambda_process: aws_lambda._Process, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An event too big for one log line is logged with enough to find it at its source."""
+    event = seed_event("CUST-1001") | {"padding": "x" * 300_000}
+    assert aws_lambda.handler(event, None)["status"] == "failed"
+    [line] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    assert "event" not in line
+    assert line["event_bytes"] == len(text.encode())
+    assert line["event_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert text.startswith(line["event_excerpt"])
+    assert event["id"] in line["event_excerpt"]
+
+
+def test_a_kept_event_is_not_logged_whole(
+    lambda_process: aws_lambda._Process, genesys: FakeGenesys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misconfigured event goes to the failure destination whole; the log names it by id."""
+    event = forbid(genesys, seed_event("CUST-1001"))
+    with pytest.raises(aws_lambda.MisconfiguredFailure):
+        aws_lambda.handler(event, None)
+    [line] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    assert (line["event_id"], line["failure"]) == (event["id"], "misconfigured")
+    assert "event" not in line
+
+
+def test_run_keeps_misconfigured_events_and_replay_lands_them_once_fixed(
+    tmp_path: Path,
+    settings_file: Path,
+    genesys: FakeGenesys,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`run` dead-letters a misconfiguration with what to fix and exits 1; after the permission
+    is granted, `replay` writes it and empties the file."""
+    events = tmp_path / "events.jsonl"
+    event = forbid(genesys, seed_event("CUST-1001"))
+    events.write_text(json.dumps(event) + "\n")
+    dead = tmp_path / "dead.jsonl"
+    common = ["--settings", str(settings_file), "--quiet", "--json"]
+    assert main(["run", str(events), "--dead-letter", str(dead), *common]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["misconfigured_failures"] == 1
+    [letter] = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert letter["event"] == event
+    assert "lacks the permission" in letter["reason"]
+    genesys.forbidden.clear()
+    assert main(["replay", str(dead), *common]) == 0
+    assert dead.read_text() == ""
+    assert len(genesys.writes) == 1

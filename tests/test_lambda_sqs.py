@@ -72,6 +72,26 @@ def test_an_sqs_batch_reports_only_its_retryable_failures(
     assert sum("duplicate delivery" in reason for reason in reasons) == 1
 
 
+def test_an_sqs_batch_keeps_misconfigured_records_for_the_dlq(
+    lambda_process: aws_lambda._Process,
+    genesys: FakeGenesys,
+) -> None:
+    """Genesys 403s are reported as batch item failures, so the redrive policy moves them to the
+    DLQ rather than SQS deleting them; the good record beside them is written."""
+    denied = [seed_event("CUST-1001") for _ in range(2)]
+    genesys.forbidden.update(event["detail"]["interactionId"] for event in denied)
+    records = [
+        sqs_record("m-denied-1", denied[0]),
+        sqs_record("m-ok", seed_event("CUST-1001")),
+        sqs_record("m-denied-2", denied[1]),
+    ]
+    result = aws_lambda.handler({"Records": records}, Context(30_000))
+    assert result == {
+        "batchItemFailures": [{"itemIdentifier": "m-denied-1"}, {"itemIdentifier": "m-denied-2"}]
+    }
+    assert len(genesys.writes) == 1
+
+
 def test_an_absurdly_nested_body_fails_alone_and_the_batch_is_not_redelivered(
     lambda_process: aws_lambda._Process, genesys: FakeGenesys
 ) -> None:

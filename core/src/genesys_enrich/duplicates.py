@@ -109,7 +109,8 @@ async def process_once(
 ) -> Outcome:
     """``process(event, deadline=...)`` unless ``guard`` has seen the event's id.
 
-    A duplicate is ``skipped``; a retryable failure releases the id so the retry runs. When the
+    A duplicate is ``skipped``; an outcome the host keeps (a transient failure, a
+    misconfiguration) releases the id so the retry runs. When the
     guard itself fails (a shared store is down), the event is processed anyway: writing the same
     attributes twice is harmless, losing the event is not.
     """
@@ -131,7 +132,7 @@ async def process_once(
     except BaseException:  # raised or cancelled: the host will hand the event back, so free it
         await _release(guard, event_id)
         raise
-    if outcome.status is Status.FAILED and outcome.retryable:
+    if outcome.keep:  # the host keeps it for another try, which must not be a duplicate
         await _release(guard, event_id)
     return outcome
 

@@ -2,16 +2,19 @@
 
 One handler for both ways events arrive:
 
-* **direct** from an EventBridge rule (one event per invocation). A failure worth retrying raises
-  :class:`RetryableFailure`, so Lambda's asynchronous retries and its on-failure destination or DLQ
-  receive the event; returning normally tells Lambda the event is done, which is right for enriched,
-  skipped and permanently failed events (each logged with its outcome).
+* **direct** from an EventBridge rule (one event per invocation). An event the outcome says to
+  keep (:attr:`~genesys_enrich.models.Outcome.keep`: a transient failure, or a misconfiguration)
+  raises :class:`RetryableFailure` (:class:`MisconfiguredFailure` for a misconfiguration), so
+  Lambda's asynchronous retries and then its on-failure destination or DLQ receive the event whole;
+  returning normally tells Lambda the event is done, which is right for enriched, skipped and
+  bad events (each logged with its outcome; a bad event with the event itself).
 * **SQS** (EventBridge → SQS → Lambda, for high volume): each record's body is an EventBridge event.
   Records are processed concurrently and the handler returns exactly
-  ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}`` naming the records that failed
-  in a retryable way, so SQS redelivers only those (the event source mapping must report batch item
-  failures). A record that can never succeed (a body that is not JSON, a bad event) is logged and
-  not reported, so it is deleted rather than retried forever.
+  ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}`` naming the records to keep, so
+  SQS redelivers only those, and its redrive policy moves them to the DLQ after ``maxReceiveCount``
+  (the event source mapping must report batch item failures). A record that can never succeed (a
+  body that is not JSON, a bad event) is logged with its body and not reported, so it is deleted
+  rather than retried forever.
 
 The settings, plugins, HTTP client, token cache and the duplicate check are built on the first
 invocation and reused by every warm one, on one long-lived event loop (an ``httpx.AsyncClient``
@@ -35,14 +38,19 @@ from typing import Any
 from genesys_enrich.app import Enricher
 from genesys_enrich.duplicates import DuplicateGuard, duplicate_guard, process_once
 from genesys_enrich.logs import configure, log_outcome
-from genesys_enrich.models import Outcome, Status
+from genesys_enrich.models import FailureKind, Outcome, Status
 from genesys_enrich.settings import load_settings
 
 logger = logging.getLogger("genesys_enrich.lambda")
 
 
 class RetryableFailure(Exception):
-    """The event failed in a way that may pass on a later try; Lambda should retry it."""
+    """The event must be kept: Lambda retries it, then hands it to the on-failure destination."""
+
+
+class MisconfiguredFailure(RetryableFailure):
+    """The deployment is wrong; the message says what to fix. The event reaches the on-failure
+    destination whole, for replay once it is fixed."""
 
 
 class _Process:
@@ -68,7 +76,7 @@ class _Process:
         assert self.enricher is not None
         assert self.guard is not None
         outcome = await process_once(self.enricher.process, event, self.guard, deadline=deadline)
-        log_outcome(outcome)
+        log_outcome(outcome, event=event)
         return outcome
 
     def close(self) -> None:
@@ -93,7 +101,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Enrich a direct EventBridge event or an SQS batch of them.
 
     Returns the outcome (direct) or ``{"batchItemFailures": [...]}`` (SQS); raises
-    :class:`RetryableFailure` when a direct event should be retried.
+    :class:`RetryableFailure` when a direct event must be kept.
     """
     enricher = _process.enricher_for_this_process()
     deadline = _deadline(context, enricher.settings.intake.deadline_margin_seconds)
@@ -101,7 +109,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         concurrency = enricher.settings.pipeline.concurrency
         return _process.runner.run(_sqs_batch(event["Records"], deadline, concurrency))
     outcome = _process.runner.run(_process.process(event, deadline))
-    if outcome.status is Status.FAILED and outcome.retryable:
+    if outcome.failure is FailureKind.MISCONFIGURED:
+        raise MisconfiguredFailure(outcome.reason)
+    if outcome.keep:
         raise RetryableFailure(outcome.reason)
     return outcome.to_json()
 
@@ -122,20 +132,22 @@ async def _sqs_batch(
     limit = asyncio.Semaphore(concurrency)
 
     async def one(record: Mapping[str, Any]) -> bool:
-        """Whether the record should be retried."""
+        """Whether the record should be kept (SQS delivers it again, then to the DLQ)."""
         async with limit:
+            body = record.get("body")
             try:
-                event = json.loads(record.get("body") or "")
+                event = json.loads(body or "")
             except (TypeError, ValueError, RecursionError) as error:  # bad text, too deep
                 reason = f"SQS message {record.get('messageId')} body is not JSON: {error!s:.120}"
-                log_outcome(Outcome(Status.FAILED, f"bad event: {reason}"))
+                failed = Outcome(Status.FAILED, f"bad event: {reason}")
+                log_outcome(failed, text=body if isinstance(body, str) else repr(body))
                 return False
             try:
                 outcome = await _process.process(event, deadline)
             except Exception:  # a bug of ours: keep the message for another try
                 logger.exception("SQS message %s could not be processed", record.get("messageId"))
                 return True
-            return outcome.status is Status.FAILED and outcome.retryable
+            return outcome.keep
 
     retry = await asyncio.gather(*(one(record) for record in records))
     return {
