@@ -65,17 +65,17 @@ class _Process:
         if self.enricher is None:
             configure(json_lines=True, level=os.environ.get("GENESYS_ENRICH_LOG_LEVEL", "INFO"))
             settings = load_settings()
-            self.guard = self.guard or duplicate_guard(
-                settings.intake.duplicate_window_seconds, settings.intake.duplicate_capacity
-            )
+            self.guard = self.guard or duplicate_guard(settings.intake)
             self.enricher = self.runner.run(Enricher.start(settings))
         return self.enricher
 
-    async def process(self, event: Any, deadline: float | None) -> Outcome:
+    async def process(self, event: Any, deadline: float | None, lease: float | None) -> Outcome:
         # Both are built by enricher_for_this_process(), which the handler calls first.
         assert self.enricher is not None
         assert self.guard is not None
-        outcome = await process_once(self.enricher.process, event, self.guard, deadline=deadline)
+        outcome = await process_once(
+            self.enricher.process, event, self.guard, deadline=deadline, lease=lease
+        )
         log_outcome(outcome, event=event)
         return outcome
 
@@ -104,11 +104,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     :class:`RetryableFailure` when a direct event must be kept.
     """
     enricher = _process.enricher_for_this_process()
-    deadline = _deadline(context, enricher.settings.intake.deadline_margin_seconds)
+    lease = _remaining_seconds(context)
+    margin = enricher.settings.intake.deadline_margin_seconds
+    deadline = None if lease is None else time.monotonic() + lease - margin
     if is_sqs_batch(event):
         concurrency = enricher.settings.pipeline.concurrency
-        return _process.runner.run(_sqs_batch(event["Records"], deadline, concurrency))
-    outcome = _process.runner.run(_process.process(event, deadline))
+        return _process.runner.run(_sqs_batch(event["Records"], deadline, lease, concurrency))
+    outcome = _process.runner.run(_process.process(event, deadline, lease))
     if outcome.failure is FailureKind.MISCONFIGURED:
         raise MisconfiguredFailure(outcome.reason)
     if outcome.keep:
@@ -127,7 +129,10 @@ def is_sqs_batch(event: Any) -> bool:
 
 
 async def _sqs_batch(
-    records: list[Mapping[str, Any]], deadline: float | None, concurrency: int
+    records: list[Mapping[str, Any]],
+    deadline: float | None,
+    lease: float | None,
+    concurrency: int,
 ) -> dict[str, Any]:
     limit = asyncio.Semaphore(concurrency)
 
@@ -143,7 +148,7 @@ async def _sqs_batch(
                 log_outcome(failed, text=body if isinstance(body, str) else repr(body))
                 return False
             try:
-                outcome = await _process.process(event, deadline)
+                outcome = await _process.process(event, deadline, lease)
             except Exception:  # a bug of ours: keep the message for another try
                 logger.exception("SQS message %s could not be processed", record.get("messageId"))
                 return True
@@ -159,10 +164,10 @@ async def _sqs_batch(
     }
 
 
-def _deadline(context: Any, margin: float) -> float | None:
-    """The ``time.monotonic()`` instant work must end by, from the Lambda context if any."""
+def _remaining_seconds(context: Any) -> float | None:
+    """Seconds before Lambda ends the invocation, from its context if any: the lease of the
+    invocation's duplicate claims, and (less ``[intake] deadline_margin_seconds``) its deadline."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return None
-    remaining_ms = float(remaining())
-    return time.monotonic() + remaining_ms / 1000 - margin
+    return float(remaining()) / 1000
