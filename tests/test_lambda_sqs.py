@@ -14,6 +14,7 @@ import pytest
 from genesys_enrich.duplicates import Claim
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, seed_event
+from genesys_enrich.testing.events import SEED_TIME
 
 
 class Context:
@@ -58,9 +59,11 @@ def test_an_sqs_batch_reports_only_its_retryable_failures(
         sqs_record("m-crm-down", seed_event("CUST-DOWN")),
         sqs_record("m-not-json", "{this is not json"),
         sqs_record("m-bad-event", seed_event(interaction_id="../../oauth/token")),
-        sqs_record("m-genesys", customer_start_event(external_contact_id="uwu")),
+        sqs_record("m-genesys", customer_start_event(external_contact_id="uwu", time=SEED_TIME)),
         sqs_record("m-duplicate", known),
-        sqs_record("m-crm-down-2", customer_start_event(external_contact_id="CUST-DOWN")),
+        sqs_record(
+            "m-crm-down-2", customer_start_event(external_contact_id="CUST-DOWN", time=SEED_TIME)
+        ),
     ]
     result = aws_lambda.handler({"Records": records}, Context(30_000))
     kept = ["m-crm-down", "m-duplicate", "m-crm-down-2"]

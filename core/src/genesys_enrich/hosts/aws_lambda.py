@@ -16,6 +16,9 @@ One handler for both ways events arrive:
   body that is not JSON, a bad event) is logged with its body and not reported, so it is deleted
   rather than retried forever.
 
+An event older than ``[intake] max_event_age_seconds`` is skipped as stale: the conversation is
+over, and a retry would only write later still.
+
 The settings, plugins, HTTP client, token cache and the duplicate check are built on the first
 invocation and reused by every warm one, on one long-lived event loop (an ``httpx.AsyncClient``
 cannot outlive the loop it was made on, so ``asyncio.run`` per call would not do). All work for an
@@ -32,11 +35,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.duplicates import DuplicateGuard, duplicate_guard, process_once
+from genesys_enrich.freshness import stale_outcome
 from genesys_enrich.logs import configure, log_outcome
 from genesys_enrich.models import FailureKind, Outcome, Status
 from genesys_enrich.settings import load_settings
@@ -60,6 +64,8 @@ class _Process:
         self.runner = asyncio.Runner()
         self.enricher: Enricher | None = None
         self.guard: DuplicateGuard | None = None
+        self.wall_clock: Callable[[], float] = time.time
+        """Epoch seconds, to judge an event's age (tests pin it)."""
 
     def enricher_for_this_process(self) -> Enricher:
         if self.enricher is None:
@@ -73,9 +79,12 @@ class _Process:
         # Both are built by enricher_for_this_process(), which the handler calls first.
         assert self.enricher is not None
         assert self.guard is not None
-        outcome = await process_once(
-            self.enricher.process, event, self.guard, deadline=deadline, lease=lease
-        )
+        max_age = self.enricher.settings.intake.max_event_age_seconds
+        outcome = stale_outcome(event, max_age=max_age, now=self.wall_clock())
+        if outcome is None:
+            outcome = await process_once(
+                self.enricher.process, event, self.guard, deadline=deadline, lease=lease
+            )
         log_outcome(outcome, event=event)
         return outcome
 
