@@ -100,9 +100,9 @@ _process = _Process()
 
 
 def use_duplicate_guard(guard: DuplicateGuard) -> None:
-    """Check duplicates with ``guard`` instead of the in-process window, e.g. a DynamoDB-backed
-    store shared by every execution environment. Call it at import time of your handler module,
-    before the first invocation; see docs/operations.md."""
+    """Check duplicates with ``guard`` instead of the one ``[intake]`` settings choose (in process,
+    or ``duplicate_table`` in DynamoDB), e.g. another shared store. Call it at import time of your
+    handler module, before the first invocation; see docs/operations.md."""
     _process.guard = guard
 
 
