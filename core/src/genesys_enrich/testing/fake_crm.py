@@ -1,13 +1,16 @@
-"""A fake REST CRM: ``GET /customers/{id}`` with a bearer key, over real HTTP."""
+"""A fake REST CRM: ``GET /customers/{id}`` with a bearer key, over real HTTP, with the faults a
+CRM in trouble brings: latency, 5xx, hangs past any timeout, a rotated key."""
 
 from __future__ import annotations
 
+import collections
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from ._server import LoopbackServer, Request, Response
+from ._server import LoopbackServer, Request, Response, chance
 
 DEMO_CUSTOMERS: dict[str, dict[str, Any]] = {
     "CUST-1001": {
@@ -37,6 +40,10 @@ class FakeCrm(LoopbackServer):
         latency: seconds to wait before answering each lookup.
         failing: customer ids answered with 503, as a CRM in trouble would; change
             :attr:`failing` to heal or break it mid-test.
+        fail_rate: the share of lookups answered ``fail_status``; ``hang_rate``: the share held
+            ``hang_seconds`` before the answer (past any sensible timeout). Both are drawn from
+            ``seed``, the path and how many times it was asked, so a seeded run injects the same
+            faults whatever order requests arrive in; set them to 0 to heal it.
     """
 
     def __init__(
@@ -46,14 +53,41 @@ class FakeCrm(LoopbackServer):
         api_key: str | None = "demo-crm-key",
         latency: float = 0.0,
         failing: Iterable[str] = (),
+        fail_rate: float = 0.0,
+        fail_status: int = 503,
+        hang_rate: float = 0.0,
+        hang_seconds: float = 5.0,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.customers = {key: dict(value) for key, value in (customers or DEMO_CUSTOMERS).items()}
         self.api_key = api_key
         self.latency = latency
         self.failing = set(failing)
+        self.fail_rate = fail_rate
+        self.fail_status = fail_status
+        self.hang_rate = hang_rate
+        self.hang_seconds = hang_seconds
+        self.seed = seed
+        self.statuses: collections.Counter[int] = collections.Counter()
+        """How many responses of each status it sent."""
+        self.hangs = 0
+        """How many lookups it held for ``hang_seconds``."""
+        self._asked: collections.Counter[str] = collections.Counter()
+        self._state = threading.Lock()
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        self._closing.set()
+        super().close()
 
     def handle(self, request: Request) -> Response:
+        response = self._answer(request)
+        with self._state:
+            self.statuses[response.status] += 1
+        return response
+
+    def _answer(self, request: Request) -> Response:
         if (
             self.api_key is not None
             and request.headers.get("authorization") != f"Bearer {self.api_key}"
@@ -65,9 +99,18 @@ class FakeCrm(LoopbackServer):
             return Response(404, {"error": f"no route for {request.method} {request.path}"})
         if self.latency:
             time.sleep(self.latency)
+        with self._state:
+            self._asked[request.path] += 1
+            asked = self._asked[request.path]
+        if self.hang_rate and chance(self.seed, "hang", request.path, asked) < self.hang_rate:
+            with self._state:
+                self.hangs += 1
+            self._closing.wait(self.hang_seconds)
         customer_id = unquote(segment)
         if customer_id in self.failing:
             return Response(503, {"error": "service unavailable"})
+        if self.fail_rate and chance(self.seed, "fail", request.path, asked) < self.fail_rate:
+            return Response(self.fail_status, {"error": "injected failure"})
         customer = self.customers.get(customer_id)
         if customer is None:
             return Response(404, {"error": "customer not found"})
