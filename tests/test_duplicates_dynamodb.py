@@ -3,6 +3,7 @@ environment, safe when an invocation dies holding one."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from moto import mock_aws
 
 from genesys_enrich.duplicates import Claim, duplicate_guard, process_once
 from genesys_enrich.duplicates_dynamodb import DynamoDbEvents
+from genesys_enrich.errors import ConfigError
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.models import Outcome, Status
 from genesys_enrich.settings import IntakeSettings
@@ -160,3 +162,13 @@ async def test_the_settings_name_the_table(dynamodb: Any) -> None:
     assert (guard.table, guard.window_seconds) == (TABLE, 900.0)
     assert await guard.claim("e-4", lease=5) is Claim.NEW
     assert item(dynamodb, "e-4") is not None
+
+
+def test_a_table_without_boto3_installed_is_a_settings_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deployment naming a table but built without the dynamodb extra fails at start-up, saying
+    which extra to install, rather than with a bare ImportError."""
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what an absent package looks like
+    with pytest.raises(ConfigError, match=r"genesys-enrich\[dynamodb\]"):
+        duplicate_guard(IntakeSettings(duplicate_table=TABLE))

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .duplicates import Claim
+from .errors import ConfigError
 
 IN_PROGRESS = "in_progress"
 DONE = "done"
@@ -47,6 +48,9 @@ class DynamoDbEvents:
         client: a boto3 DynamoDB client; by default one for the environment's region and
             credentials (``AWS_REGION`` and the function's role, in Lambda).
         clock: epoch seconds; tests pass their own.
+
+    Raises:
+        ConfigError: no client was given and boto3 is not installed.
     """
 
     def __init__(
@@ -58,8 +62,14 @@ class DynamoDbEvents:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if client is None:
-            import boto3  # type: ignore[import-untyped]  # the optional extra, only when used
-
+            try:
+                import boto3  # type: ignore[import-untyped]  # the optional extra, only when used
+            except ImportError:
+                msg = (
+                    f"[intake] duplicate_table = {table!r} needs boto3: deploy genesys-enrich "
+                    "with its dynamodb extra (genesys-enrich[dynamodb]), or unset duplicate_table"
+                )
+                raise ConfigError(msg) from None
             client = boto3.client("dynamodb")
         self.table = table
         self.window_seconds = window_seconds
