@@ -203,7 +203,7 @@ async def test_refusals_map_to_skipped_misconfigured_and_permanent_failures(crm:
         True,
     )
     assert "lacks the permission conversation:participant:attributesedit" in denied.reason
-    assert denied.reason.endswith("the event is kept whole, replay it once fixed")
+    assert denied.reason.endswith(". Kept whole: fix this, then replay the event")
     assert (refused.status, refused.failure, refused.keep) == (
         Status.FAILED,
         FailureKind.BAD_EVENT,

@@ -39,7 +39,7 @@ from .retry import RETRYABLE_STATUSES
 
 logger = logging.getLogger(__name__)
 
-MISCONFIGURED_ADVICE = "the deployment must be fixed: the event is kept whole, replay it once fixed"
+MISCONFIGURED_ADVICE = "Kept whole: fix this, then replay the event"
 """Ends the reason of every misconfigured outcome, whichever host keeps the event."""
 
 
@@ -314,5 +314,5 @@ def _genesys_failure(error: GenesysError) -> FailureKind:
 def _with_failure(outcome: Outcome, reason: str, failure: FailureKind | None) -> Outcome:
     """The outcome with its reason and failure kind; a misconfiguration says the event is kept."""
     if failure is FailureKind.MISCONFIGURED:
-        reason = f"{reason}. {MISCONFIGURED_ADVICE}"
+        reason = f"{reason.rstrip('.')}. {MISCONFIGURED_ADVICE}"
     return replace(outcome, reason=reason, failure=failure)
