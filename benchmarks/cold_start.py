@@ -24,6 +24,19 @@ CASES = {
         "from genesys_enrich.plugins import discover;"
         "discover(['rest', 'fields'])"
     ),
+    "handler + in-process duplicate check": (
+        "import genesys_enrich.hosts.aws_lambda;"
+        "from genesys_enrich.duplicates import duplicate_guard;"
+        "from genesys_enrich.settings import IntakeSettings;"
+        "duplicate_guard(IntakeSettings())"
+    ),
+    "handler + DynamoDB duplicate check": (
+        "import os, genesys_enrich.hosts.aws_lambda;"
+        "from genesys_enrich.duplicates import duplicate_guard;"
+        "from genesys_enrich.settings import IntakeSettings;"
+        "os.environ.setdefault('AWS_DEFAULT_REGION', 'us-east-1');"  # Lambda sets AWS_REGION
+        "duplicate_guard(IntakeSettings(duplicate_table='events'))"
+    ),
 }
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.settings import ENV_PREFIX, SEED_ENV_NAMES, SETTINGS_FILE_ENV
 from genesys_enrich.testing import FakeCrm, FakeGenesys
+from genesys_enrich.testing.events import SEED_TIME
 
 pytest_plugins = ["pytester"]  # the kit's own tests run pytest on generated test files
 
@@ -81,7 +83,8 @@ api_key = "{crm.api_key}"
 def lambda_process(
     monkeypatch: pytest.MonkeyPatch, genesys: FakeGenesys, crm: FakeCrm
 ) -> Iterator[aws_lambda._Process]:
-    """A cold Lambda execution environment configured the seed's way: environment variables."""
+    """A cold Lambda execution environment configured the seed's way: environment variables.
+    Its wall clock stands 30 s after :func:`seed_event`'s events happened, so they are fresh."""
     for name, value in {
         "GENESYS_CLIENT_ID": genesys.client_id,
         "GENESYS_CLIENT_SECRET": genesys.client_secret,
@@ -92,6 +95,7 @@ def lambda_process(
     }.items():
         monkeypatch.setenv(name, value)
     process = aws_lambda._Process()
+    process.wall_clock = lambda: datetime.fromisoformat(SEED_TIME).timestamp() + 30
     monkeypatch.setattr(aws_lambda, "_process", process)
     logger = logging.getLogger("genesys_enrich")
     saved = (logger.handlers[:], logger.level, logger.propagate)

@@ -11,7 +11,7 @@ import pytest
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.errors import ConfigError
-from genesys_enrich.models import Status
+from genesys_enrich.models import FailureKind, Status
 from genesys_enrich.testing import (
     FakeCrm,
     FakeGenesys,
@@ -171,13 +171,18 @@ async def test_a_dead_crm_fails_the_event_for_retry(genesys: FakeGenesys) -> Non
 
 
 async def test_wrong_client_secret_is_reported_without_the_secret(crm: FakeCrm) -> None:
-    """Bad credentials produce a message naming the variables to fix, never the secret's value."""
+    """Bad credentials are a misconfiguration, kept for replay, with a message naming the
+    variables to fix, never the secret's value."""
     with FakeGenesys() as genesys:
         settings = settings_for(genesys, crm)  # carries demo-secret
         genesys.client_secret = "rotated-secret"  # an admin rotated it since
         async with await Enricher.start(settings) as enricher:
             outcome = await enricher.process(seed_event())
-    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert (outcome.status, outcome.failure, outcome.keep) == (
+        Status.FAILED,
+        FailureKind.MISCONFIGURED,
+        True,
+    )
     assert "GENESYS_CLIENT_SECRET" in outcome.reason
     assert "demo-secret" not in json.dumps(outcome.to_json())
 

@@ -189,17 +189,20 @@ async def test_a_401_drops_the_token_and_retries_the_write_once(
     ]
 
 
-async def test_a_second_401_fails_retryable_without_looping(
+async def test_a_second_401_fails_misconfigured_without_looping(
     http: httpx.AsyncClient, mock: respx.MockRouter
 ) -> None:
-    """A fresh token refused again ends the write (retryable, so the event is kept)."""
+    """A fresh token refused again ends the write as a misconfiguration (the event is kept),
+    saying what to check."""
     token = mock.post(f"{LOGIN}/oauth/token").mock(return_value=token_response())
     patch = mock.patch(WRITE_URL).mock(
         return_value=genesys_error(401, "bad.credentials", "Invalid login credentials")
     )
     with pytest.raises(GenesysError) as failure:
         await write(build(http))
-    assert (failure.value.status_code, failure.value.retryable) == (401, True)
+    error = failure.value
+    assert (error.status_code, error.misconfigured, error.retryable) == (401, True, False)
+    assert "GENESYS_CLIENT_ID" in str(error)
     assert (token.call_count, patch.call_count) == (2, 2)
 
 
@@ -242,7 +245,7 @@ async def test_rejected_credentials_name_the_variables_and_region_but_not_the_se
     assert "mypurecloud.ie" in message
     assert code in message
     assert SECRET not in message
-    assert failure.value.retryable  # kept for a retry once the credentials are fixed
+    assert failure.value.misconfigured  # kept for replay once the credentials are fixed
     assert not patch.called
 
 
@@ -258,7 +261,7 @@ async def test_concurrent_callers_share_a_failed_token_request(
     token = mock.post(f"{LOGIN}/oauth/token").mock(side_effect=slow_refusal)
     client = build(http)
     results = await asyncio.gather(*(write(client) for _ in range(32)), return_exceptions=True)
-    assert all(isinstance(r, GenesysError) and r.retryable for r in results)
+    assert all(isinstance(r, GenesysError) and r.misconfigured for r in results)
     assert token.call_count == 1
 
 
@@ -277,7 +280,7 @@ async def test_rejected_credentials_are_remembered_for_a_while_then_tried_again(
     for _ in range(20):
         with pytest.raises(GenesysError) as failure:
             await write(client)
-        assert failure.value.retryable
+        assert failure.value.misconfigured
         messages.add(str(failure.value))
         clock.now += 1
     assert token.call_count == 1
@@ -398,14 +401,14 @@ async def test_404_is_reported_as_not_found(
 async def test_a_token_endpoint_refusing_the_path_names_the_login_url(
     http: httpx.AsyncClient, mock: respx.MockRouter, status: int
 ) -> None:
-    """A login URL answering 403/404 is a retryable configuration failure, not an ended call."""
+    """A login URL answering 403/404 is a misconfiguration, not an ended call."""
     mock.post(f"{LOGIN}/oauth/token").mock(return_value=genesys_error(status, "x", "no"))
     patch = mock.patch(WRITE_URL).mock(return_value=httpx.Response(202))
     with pytest.raises(GenesysError) as failure:
         await write(build(http))
     message = str(failure.value)
     assert not isinstance(failure.value, InteractionNotFound)
-    assert failure.value.retryable
+    assert failure.value.misconfigured
     assert f"{LOGIN}/oauth/token" in message
     assert "GENESYS_LOGIN_URL" in message
     assert "GENESYS_ENVIRONMENT" in message

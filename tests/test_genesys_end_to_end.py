@@ -16,7 +16,7 @@ import stamina
 from genesys_enrich import CrmSource, hookimpl
 from genesys_enrich.app import Enricher
 from genesys_enrich.genesys.auth import TokenProvider
-from genesys_enrich.models import Interaction, JSONValue, Outcome, Status
+from genesys_enrich.models import FailureKind, Interaction, JSONValue, Outcome, Status
 from genesys_enrich.settings import Settings
 from genesys_enrich.testing import (
     HANG,
@@ -190,8 +190,9 @@ async def test_a_token_expiring_earlier_than_announced_is_replaced_on_its_401() 
     assert len(genesys.token_requests) == 2
 
 
-async def test_refusals_map_to_skipped_and_permanent_failures(crm: FakeCrm) -> None:
-    """404 is skipped; 403 fails for good naming the permission; 400 carries Genesys' words."""
+async def test_refusals_map_to_skipped_misconfigured_and_permanent_failures(crm: FakeCrm) -> None:
+    """404 is skipped; 403 is a misconfiguration naming the permission, kept for replay; 400
+    fails for good with Genesys' words."""
     ended, forbidden, bad = (seed_event()["detail"]["interactionId"] for _ in range(3))
     with FakeGenesys(missing={ended}, forbidden={forbidden}) as genesys:
         async with await Enricher.start(settings_for(genesys, crm)) as enricher:
@@ -200,23 +201,36 @@ async def test_refusals_map_to_skipped_and_permanent_failures(crm: FakeCrm) -> N
             genesys.fail_next(400, on="api")
             refused = await enricher.process(seed_event(interaction_id=bad))
     assert (skipped.status, skipped.reason) == (Status.SKIPPED, "interaction not found or ended")
-    assert (denied.status, denied.retryable) == (Status.FAILED, False)
+    assert (denied.status, denied.failure, denied.keep) == (
+        Status.FAILED,
+        FailureKind.MISCONFIGURED,
+        True,
+    )
     assert "lacks the permission conversation:participant:attributesedit" in denied.reason
-    assert (refused.status, refused.retryable) == (Status.FAILED, False)
+    assert denied.reason.endswith(". Kept whole: fix this, then replay the event")
+    assert (refused.status, refused.failure, refused.keep) == (
+        Status.FAILED,
+        FailureKind.BAD_EVENT,
+        False,
+    )
     assert "400 bad.request" in refused.reason
     assert "scripted 400" in refused.reason
     assert "correlation id" in refused.reason
 
 
 async def test_a_login_url_answering_404_keeps_the_event_for_retry(crm: FakeCrm) -> None:
-    """A wrong GENESYS_LOGIN_URL (its token path answers 404) fails retryable, not skipped."""
+    """A wrong GENESYS_LOGIN_URL (its token path answers 404) is a misconfiguration, kept."""
     with FakeGenesys() as genesys, FakeCrm(api_key=None) as wrong_login:
         settings = settings_for(genesys, crm)
         genesys_settings = settings.genesys.model_copy(update={"login_url": wrong_login.url})
         settings = settings.model_copy(update={"genesys": genesys_settings})
         async with await Enricher.start(settings) as enricher:
             outcome = await enricher.process(seed_event())
-    assert (outcome.status, outcome.retryable) == (Status.FAILED, True)
+    assert (outcome.status, outcome.failure, outcome.keep) == (
+        Status.FAILED,
+        FailureKind.MISCONFIGURED,
+        True,
+    )
     assert "GENESYS_LOGIN_URL" in outcome.reason
     assert genesys.writes == []
 

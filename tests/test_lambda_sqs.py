@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from genesys_enrich.duplicates import Claim
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.testing import (
     FakeCrm,
@@ -18,6 +19,7 @@ from genesys_enrich.testing import (
     seed_event,
     sqs_record,
 )
+from genesys_enrich.testing.events import SEED_TIME
 
 
 class Context:
@@ -36,7 +38,9 @@ def test_an_sqs_batch_reports_only_its_retryable_failures(
     genesys: FakeGenesys,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A mixed batch returns exactly the retryable records' ids; the rest are done or logged."""
+    """A mixed batch returns exactly the ids of the records to keep; the rest are done or logged.
+    A copy of an event whose first copy is still in flight is kept too, and skipped as a
+    duplicate when SQS delivers it again."""
     crm.failing = {"CUST-DOWN"}
     known = seed_event("CUST-1001")
     records = [
@@ -45,21 +49,47 @@ def test_an_sqs_batch_reports_only_its_retryable_failures(
         sqs_record("m-crm-down", seed_event("CUST-DOWN")),
         sqs_record("m-not-json", "{this is not json"),
         sqs_record("m-bad-event", seed_event(interaction_id="../../oauth/token")),
-        sqs_record("m-genesys", customer_start_event(external_contact_id="uwu")),
+        sqs_record("m-genesys", customer_start_event(external_contact_id="uwu", time=SEED_TIME)),
         sqs_record("m-duplicate", known),
-        sqs_record("m-crm-down-2", customer_start_event(external_contact_id="CUST-DOWN")),
+        sqs_record(
+            "m-crm-down-2", customer_start_event(external_contact_id="CUST-DOWN", time=SEED_TIME)
+        ),
     ]
     result = aws_lambda.handler({"Records": records}, Context(30_000))
-    assert result == {
-        "batchItemFailures": [{"itemIdentifier": "m-crm-down"}, {"itemIdentifier": "m-crm-down-2"}]
-    }
+    kept = ["m-crm-down", "m-duplicate", "m-crm-down-2"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": id} for id in kept]}
     assert len(genesys.writes) == 2
     lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
     outcomes = [line for line in lines if {"status", "retryable"} <= line.keys()]
     reasons = [line["message"] for line in outcomes]
     assert len(outcomes) == len(records)
     assert any("SQS message m-not-json body is not JSON" in reason for reason in reasons)
-    assert sum("duplicate delivery" in reason for reason in reasons) == 1
+    assert sum("is being processed by another delivery" in reason for reason in reasons) == 1
+    again = aws_lambda.handler({"Records": [sqs_record("m-duplicate", known)]}, Context(30_000))
+    assert again == {"batchItemFailures": []}
+    assert len(genesys.writes) == 2
+    [skipped] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    assert skipped["message"].startswith("skipped: duplicate delivery")
+
+
+def test_an_sqs_batch_keeps_misconfigured_records_for_the_dlq(
+    lambda_process: aws_lambda._Process,
+    genesys: FakeGenesys,
+) -> None:
+    """Genesys 403s are reported as batch item failures, so the redrive policy moves them to the
+    DLQ rather than SQS deleting them; the good record beside them is written."""
+    denied = [seed_event("CUST-1001") for _ in range(2)]
+    genesys.forbidden.update(event["detail"]["interactionId"] for event in denied)
+    records = [
+        sqs_record("m-denied-1", denied[0]),
+        sqs_record("m-ok", seed_event("CUST-1001")),
+        sqs_record("m-denied-2", denied[1]),
+    ]
+    result = aws_lambda.handler({"Records": records}, Context(30_000))
+    assert result == {
+        "batchItemFailures": [{"itemIdentifier": "m-denied-1"}, {"itemIdentifier": "m-denied-2"}]
+    }
+    assert len(genesys.writes) == 1
 
 
 def test_an_absurdly_nested_body_fails_alone_and_the_batch_is_not_redelivered(
@@ -173,12 +203,15 @@ def test_a_shared_duplicate_store_can_replace_the_in_process_one(
         def __init__(self) -> None:
             self.claims: list[str] = []
 
-        async def claim(self, event_id: str) -> bool:
+        async def claim(self, event_id: str, *, lease: float) -> Claim:
             self.claims.append(event_id)
-            return False
+            return Claim.DONE
+
+        async def finish(self, event_id: str) -> None:
+            raise AssertionError("a skipped duplicate finishes nothing")
 
         async def release(self, event_id: str) -> None:
-            return None
+            raise AssertionError("a skipped duplicate releases nothing")
 
     store = SeenEverywhere()
     aws_lambda.use_duplicate_guard(store)
@@ -189,11 +222,15 @@ def test_a_shared_duplicate_store_can_replace_the_in_process_one(
 
 
 def test_the_handler_imports_nothing_of_the_command_line() -> None:
-    """Cold starts pay only for the handler: no progress bar, report, runner or dead-letter code."""
+    """Cold starts pay only for the handler: no progress bar, report, runner or dead-letter code,
+    and no boto3 (about a second on a busy machine) unless a duplicate table is named."""
     code = (
         "import sys, genesys_enrich.hosts.aws_lambda;"
-        "cli = ('genesys_enrich.hosts.', 'genesys_enrich.dead_letters');"
-        "print(sorted(m for m in sys.modules if m.startswith(cli)))"
+        "from genesys_enrich.duplicates import duplicate_guard;"
+        "from genesys_enrich.settings import IntakeSettings;"
+        "duplicate_guard(IntakeSettings());"
+        "unused = ('genesys_enrich.hosts.', 'genesys_enrich.dead_letters', 'boto', 'moto');"
+        "print(sorted(m for m in sys.modules if m.startswith(unused)))"
     )
     result = subprocess.run(  # noqa: S603 - this interpreter
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

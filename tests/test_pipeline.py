@@ -131,10 +131,11 @@ async def test_every_source_failing_is_a_retryable_failure_with_no_write() -> No
 
 
 async def test_a_permanent_source_failure_is_not_retryable() -> None:
-    """A source that says retrying cannot help (bad credentials) fails the event for good."""
+    """A source that says retrying cannot help (an answer it cannot use) fails the event for
+    good."""
 
     async def refused(interaction: Interaction) -> None:
-        raise SourceError("CRM answered 401", retryable=False)
+        raise SourceError("CRM answered 200 without a JSON object", retryable=False)
 
     outcome = await Pipeline([source("crm", refused)], [], None).process(seed_event())
     assert (outcome.status, outcome.retryable) == (Status.FAILED, False)

@@ -8,7 +8,13 @@ import pytest
 
 from genesys_enrich.errors import ConfigError
 from genesys_enrich.genesys.regions import REGION_DOMAINS
-from genesys_enrich.settings import GenesysSettings, PipelineSettings, Settings, load_settings
+from genesys_enrich.settings import (
+    GenesysSettings,
+    IntakeSettings,
+    PipelineSettings,
+    Settings,
+    load_settings,
+)
 from genesys_enrich_crm_rest import RestConfig
 from genesys_enrich_mapper_fields import FieldsConfig
 
@@ -407,6 +413,7 @@ def test_repository_settings_file_shows_the_real_defaults() -> None:
     assert settings.pipeline.mappers == PipelineSettings().mappers
     assert settings.pipeline == PipelineSettings()
     assert settings.genesys == GenesysSettings()
+    assert settings.intake == IntakeSettings()
     assert FieldsConfig.model_validate(settings.plugins["fields"]) == FieldsConfig()
     rest = RestConfig.model_validate({"base_url": "https://x", **settings.plugins["rest"]})
     assert rest == RestConfig(base_url="https://x")

@@ -54,7 +54,12 @@ class NoMatch(EnrichError):
 
 
 class GenesysError(EnrichError):
-    """Genesys Cloud refused or failed a request."""
+    """Genesys Cloud refused or failed a request.
+
+    ``retryable``: the same request may pass later (429, 5xx, a timeout). ``misconfigured``: the
+    deployment is wrong (the OAuth client refused, a permission missing, a URL that cannot be
+    used); the message says what to fix, and the event is kept for replay once it is fixed.
+    """
 
     def __init__(
         self,
@@ -62,11 +67,13 @@ class GenesysError(EnrichError):
         *,
         status_code: int | None = None,
         retryable: bool = False,
+        misconfigured: bool = False,
         correlation_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.retryable = retryable
+        self.misconfigured = misconfigured
         self.correlation_id = correlation_id
 
 

@@ -141,7 +141,23 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     """Nothing to do, on purpose: no customer key, unknown customer, topic not handled."""
     FAILED = "failed"
-    """Something went wrong; ``retryable`` says whether trying again may help."""
+    """Something went wrong; ``failure`` says what fixes it, and so whether the event is kept."""
+
+
+class FailureKind(StrEnum):
+    """What fixes a failure, which decides what a host does with the event (see
+    :attr:`Outcome.keep`)."""
+
+    BAD_EVENT = "bad_event"
+    """Nothing will: the event is malformed, names ids that cannot be, is too big, or leads to an
+    answer or a write that cannot be used. Logged with enough to find it, then dropped: trying it
+    again would fail the same way."""
+    TRANSIENT = "transient"
+    """Time: a CRM or Genesys was briefly unhappy (5xx, 429, a timeout, a refused connection, the
+    deadline). Kept and tried again."""
+    MISCONFIGURED = "misconfigured"
+    """A person: the deployment is wrong (credentials refused, a permission missing, a URL that
+    does not exist). Kept whole, so it can be replayed once fixed; the reason says what to fix."""
 
 
 class SourceStatus(StrEnum):
@@ -163,6 +179,8 @@ class SourceResult:
     fields: dict[str, JSONValue] = field(default_factory=dict)
     error: str | None = None
     retryable: bool = False
+    misconfigured: bool = False
+    """The source said the deployment is wrong (its credentials refused, its URL not found)."""
     detail: str | None = None
     """Why there was no match, when the source said (``"2 records match"``)."""
 
@@ -184,7 +202,12 @@ class SourceResult:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The one recorded result of one event."""
+    """The one recorded result of one event.
+
+    ``failure`` is the truth about a failure and ``retryable`` follows it (``retryable`` is
+    ``failure is TRANSIENT``). A failed outcome built with only ``retryable`` gets ``TRANSIENT``
+    when it is true and ``BAD_EVENT`` when not.
+    """
 
     status: Status
     reason: str
@@ -200,6 +223,29 @@ class Outcome:
     dry_run: bool = False
     request: WriteRequest | None = None
     """The Genesys request sent, or that a dry run would send."""
+    failure: FailureKind | None = None
+    """What fixes the event: set on every ``failed`` outcome, and on a ``partial`` one whose
+    missing fields come from a misconfigured source (``MISCONFIGURED``)."""
+
+    def __post_init__(self) -> None:
+        failure = self.failure
+        if failure is None and self.status is Status.FAILED:
+            failure = FailureKind.TRANSIENT if self.retryable else FailureKind.BAD_EVENT
+            object.__setattr__(self, "failure", failure)
+        if failure is not None:
+            object.__setattr__(self, "retryable", failure is FailureKind.TRANSIENT)
+
+    @property
+    def keep(self) -> bool:
+        """Whether the host must keep the event whole for another try, the one rule every host
+        follows: Lambda raises (direct) or reports a batch item failure (SQS), ``run`` writes a
+        dead letter, and the duplicate check releases its claim.
+
+        True for a transient failure and for a misconfiguration, including a ``partial`` write
+        that a misconfigured source left short: replaying it once the source is fixed writes the
+        fields it lacked, and rewrites the others with the same values.
+        """
+        return self.failure in (FailureKind.TRANSIENT, FailureKind.MISCONFIGURED)
 
     def to_json(self) -> dict[str, Any]:
         """The outcome as one JSON object: the line ``genesys-enrich run --output`` writes."""
@@ -215,6 +261,7 @@ class Outcome:
             ],
             "sources": {result.source: result.to_json() for result in self.sources},
             "retryable": self.retryable,
+            "failure": None if self.failure is None else self.failure.value,
             "duration_ms": round(self.duration_ms, 2),
             "dry_run": self.dry_run,
             "request": (

@@ -1,7 +1,8 @@
 """The enrichment pipeline: event → interaction → sources → merge → mappers → Genesys → outcome.
 
 The pipeline knows nothing of hosts (Lambda, CLI) and nothing of particular CRMs. It never raises
-for a bad event, a failing source or a Genesys error: every event ends in one :class:`Outcome`.
+for a bad event, a failing source or a Genesys error: every event ends in one :class:`Outcome`,
+and every failure says what fixes it (:class:`~genesys_enrich.models.FailureKind`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .events import CUSTOMER_START, NotHandled, event_id_of, parse_event
 from .genesys.client import write_request
 from .merge import merge
 from .models import (
+    FailureKind,
     Interaction,
     JSONValue,
     Outcome,
@@ -35,6 +37,9 @@ from .models import (
 from .retry import RETRYABLE_STATUSES
 
 logger = logging.getLogger(__name__)
+
+MISCONFIGURED_ADVICE = "Kept whole: fix this, then replay the event"
+"""Ends the reason of every misconfigured outcome, whichever host keeps the event."""
 
 
 class Writer(Protocol):
@@ -110,7 +115,7 @@ class Pipeline:
                 status=Status.FAILED,
                 reason=f"internal error: {type(error).__name__}: {error}",
                 event_id=event_id_of(event),
-                retryable=True,
+                failure=FailureKind.TRANSIENT,
             )
         return replace(outcome, duration_ms=(self._clock() - started) * 1000, dry_run=self.dry_run)
 
@@ -120,7 +125,12 @@ class Pipeline:
         except NotHandled as decision:
             return Outcome(Status.SKIPPED, str(decision), event_id=event_id_of(event))
         except EventError as error:
-            return Outcome(Status.FAILED, f"bad event: {error}", event_id=event_id_of(event))
+            return Outcome(
+                Status.FAILED,
+                f"bad event: {error}",
+                event_id=event_id_of(event),
+                failure=FailureKind.BAD_EVENT,
+            )
         # The outcome so far: each step below either ends the event or adds what it learnt.
         so_far = Outcome(
             Status.SKIPPED,
@@ -137,7 +147,9 @@ class Pipeline:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 reason = "no time left before the deadline"
-                return replace(so_far, status=Status.FAILED, reason=reason, retryable=True)
+                return replace(
+                    so_far, status=Status.FAILED, reason=reason, failure=FailureKind.TRANSIENT
+                )
         results = await asyncio.gather(
             *(self._lookup(source, interaction, timeout) for source in self.sources)
         )
@@ -146,11 +158,10 @@ class Pipeline:
         contributions = [(r.source, r.fields) for r in results if r.status is SourceStatus.FOUND]
         if not contributions:
             if failures:
-                return replace(
-                    so_far,
-                    status=Status.FAILED,
-                    reason="no source could answer: " + _describe(failures),
-                    retryable=any(result.retryable for result in failures),
+                return _with_failure(
+                    replace(so_far, status=Status.FAILED),
+                    "no source could answer: " + _describe(failures),
+                    _source_failure(failures),
                 )
             notes = "; ".join(f"{r.source} {r.detail}" for r in results if r.detail)
             reason = "no source knows this customer" + (f" ({notes})" if notes else "")
@@ -169,7 +180,9 @@ class Pipeline:
                     raise TypeError(problem)
         except Exception as error:
             reason = f"mapper {mapper.name!r} failed: {type(error).__name__}: {error}"
-            return replace(so_far, status=Status.FAILED, reason=reason)
+            return replace(
+                so_far, status=Status.FAILED, reason=reason, failure=FailureKind.BAD_EVENT
+            )
         # A null is a CRM saying it has no value: nothing is written for it, nor reported.
         record = Record({name: field for name, field in record.items() if field.value is not None})
         fields = record.values_only()
@@ -189,16 +202,21 @@ class Pipeline:
             except GenesysError as error:
                 if isinstance(error, InteractionNotFound):
                     return replace(so_far, reason="interaction not found or ended")
-                return replace(
-                    so_far, status=Status.FAILED, reason=str(error), retryable=error.retryable
-                )
+                failed = replace(so_far, status=Status.FAILED)
+                return _with_failure(failed, str(error), _genesys_failure(error))
             so_far = replace(so_far, request=sent)  # what the writer really sent
         verb = "would write" if self.writer is None else "wrote"
         reason = f"{verb} {len(fields)} field{'s' if len(fields) != 1 else ''}"
-        if failures:
-            reason += "; " + _describe(failures)
-        status = Status.PARTIAL if failures else Status.ENRICHED
-        return replace(so_far, status=status, reason=reason)
+        if not failures:
+            return replace(so_far, status=Status.ENRICHED, reason=reason)
+        # A partial write that a misconfigured source left short is kept (see Outcome.keep);
+        # one that a transient failure left short is not: the agent has what could be had.
+        misconfigured = any(result.misconfigured for result in failures)
+        return _with_failure(
+            replace(so_far, status=Status.PARTIAL),
+            f"{reason}; {_describe(failures)}",
+            FailureKind.MISCONFIGURED if misconfigured else None,
+        )
 
     async def _lookup(
         self, source: AnySource, interaction: Interaction, seconds: float
@@ -218,11 +236,21 @@ class Pipeline:
         except NoMatch as no_match:
             return result(SourceStatus.NO_MATCH, detail=str(no_match) or None)
         except SourceError as failure:
-            return result(SourceStatus.FAILED, error=str(failure), retryable=failure.retryable)
+            return result(
+                SourceStatus.FAILED,
+                error=str(failure),
+                retryable=failure.retryable and not failure.misconfigured,
+                misconfigured=failure.misconfigured,
+            )
         except httpx.HTTPStatusError as failure:
             status = failure.response.status_code
             error = f"HTTP {status} from {failure.request.url.host}"
-            return result(SourceStatus.FAILED, error=error, retryable=status in RETRYABLE_STATUSES)
+            return result(
+                SourceStatus.FAILED,
+                error=error,
+                retryable=status in RETRYABLE_STATUSES,
+                misconfigured=status in _REFUSED,
+            )
         except httpx.TransportError as failure:
             error = f"{type(failure).__name__} talking to {failure.request.url.host}"
             return result(SourceStatus.FAILED, error=error, retryable=True)
@@ -262,3 +290,30 @@ def _check_fields(found: Any, who: str = "lookup") -> str | None:
 
 def _describe(failures: Iterable[SourceResult]) -> str:
     return "; ".join(f"{result.source} {result.error}" for result in failures)
+
+
+_REFUSED = frozenset({401, 403})
+"""A CRM refusing our credentials: the deployment, not the event, is wrong."""
+
+
+def _source_failure(failures: Sequence[SourceResult]) -> FailureKind:
+    """What fixes an event no source could answer: a misconfigured source is named first, since
+    its failure will not pass by itself; then time, for any transient one; else nothing."""
+    if any(result.misconfigured for result in failures):
+        return FailureKind.MISCONFIGURED
+    if any(result.retryable for result in failures):
+        return FailureKind.TRANSIENT
+    return FailureKind.BAD_EVENT
+
+
+def _genesys_failure(error: GenesysError) -> FailureKind:
+    if error.misconfigured:
+        return FailureKind.MISCONFIGURED
+    return FailureKind.TRANSIENT if error.retryable else FailureKind.BAD_EVENT
+
+
+def _with_failure(outcome: Outcome, reason: str, failure: FailureKind | None) -> Outcome:
+    """The outcome with its reason and failure kind; a misconfiguration says the event is kept."""
+    if failure is FailureKind.MISCONFIGURED:
+        reason = f"{reason.rstrip('.')}. {MISCONFIGURED_ADVICE}"
+    return replace(outcome, reason=reason, failure=failure)

@@ -119,13 +119,21 @@ class PipelineSettings(_Section):
 
 
 class IntakeSettings(_Section):
-    """``[intake]``: how hosts take events in: duplicate deliveries and the Lambda deadline."""
+    """``[intake]``: how hosts take events in: duplicate deliveries, stale events and the Lambda
+    deadline."""
 
     duplicate_window_seconds: float = Field(default=900.0, ge=0)
-    """An event id seen again within this many seconds is skipped as a duplicate; 0 turns the
-    check off."""
+    """An event id seen again within this many seconds of its final outcome is skipped as a
+    duplicate; 0 turns the check off."""
     duplicate_capacity: int = Field(default=100_000, ge=1)
-    """At most this many event ids are remembered; the oldest are forgotten first."""
+    """At most this many event ids are remembered per process; the oldest are forgotten first."""
+    duplicate_table: str | None = None
+    """A DynamoDB table holding the claims of every Lambda environment (needs the ``dynamodb``
+    extra); unset, each process remembers its own."""
+    max_event_age_seconds: float = Field(default=300.0, ge=0)
+    """Lambda: an event older than this (by its EventBridge ``time`` and its body's own time) is
+    skipped as stale rather than written late; 0 turns the check off. ``run`` and ``replay``
+    process captured events whatever their age."""
     deadline_margin_seconds: float = Field(default=1.0, ge=0)
     """Lambda: work must end this long before the invocation's time runs out, leaving time to log
     and to answer."""

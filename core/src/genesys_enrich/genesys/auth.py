@@ -160,10 +160,10 @@ class TokenProvider:
                 "Credentials grant, and that GENESYS_ENVIRONMENT names the region it was "
                 "created in."
             )
-            # Retryable on purpose: the event is sound and will enrich once the credentials are
-            # fixed (typically a rotated secret not yet deployed). Failing it for good would drop
-            # every event of the outage; retryable keeps each one for a Lambda retry or replay.
-            return GenesysError(msg, status_code=response.status_code, retryable=True), True
+            # The event is sound and will enrich once the credentials are fixed (typically a
+            # rotated secret not yet deployed): misconfigured, so every host keeps it for replay.
+            error = GenesysError(msg, status_code=response.status_code, misconfigured=True)
+            return error, True
         if response.status_code in (httpx.codes.FORBIDDEN, httpx.codes.NOT_FOUND):
             region = f" (region {self._region})" if self._region else ""
             msg = (
@@ -172,10 +172,14 @@ class TokenProvider:
                 "login URL. Check GENESYS_LOGIN_URL (https://login.<region>, or leave it unset) "
                 "and that GENESYS_ENVIRONMENT names the region the OAuth client was created in."
             )
-            # Retryable like rejected credentials: the events are sound and will enrich once
-            # the configuration is fixed.
-            return GenesysError(msg, status_code=response.status_code, retryable=True), False
-        return error_from_response(response, f"fetching a token from {self._url}"), False
+            # Misconfigured like rejected credentials: the events are sound and will enrich
+            # once the configuration is fixed.
+            error = GenesysError(msg, status_code=response.status_code, misconfigured=True)
+            return error, False
+        error = error_from_response(response, f"fetching a token from {self._url}")
+        # The token request does not depend on the event: what no retry fixes, settings do.
+        error.misconfigured = not error.retryable
+        return error, False
 
 
 def _copy(error: GenesysError) -> GenesysError:
@@ -183,5 +187,6 @@ def _copy(error: GenesysError) -> GenesysError:
         str(error),
         status_code=error.status_code,
         retryable=error.retryable,
+        misconfigured=error.misconfigured,
         correlation_id=error.correlation_id,
     )

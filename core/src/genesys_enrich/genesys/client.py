@@ -132,8 +132,10 @@ class GenesysClient:
             InteractionNotFound: Genesys answered the write 404: the interaction ended or never
                 existed.
             GenesysError: the write was refused or could not be made. ``status_code`` is Genesys'
-                answer, ``retryable`` whether trying the event again later may help; the message
-                carries Genesys' code, message and correlation id.
+                answer, ``retryable`` whether trying the event again later may help,
+                ``misconfigured`` whether the deployment must be fixed first (403, a renewed token
+                refused, the OAuth client rejected); the message carries Genesys' code, message
+                and correlation id.
         """
         self._check_loop()
         request = write_request(interaction, fields)
@@ -157,9 +159,19 @@ class GenesysClient:
                 str(error), status_code=error.status_code, correlation_id=error.correlation_id
             )
         if response.status_code == httpx.codes.UNAUTHORIZED:
-            # A token Genesys issued moments ago was refused: the client or its org is being
-            # changed. Keep the event for a retry rather than lose it.
-            error.retryable = True
+            # A token Genesys issued moments ago was refused too: the client or its organisation
+            # is being changed. Keep the event for replay rather than lose it.
+            msg = (
+                f"{error}; a token fetched moments ago was refused as well: check that the OAuth "
+                "client (GENESYS_CLIENT_ID) still exists, is active, and belongs to the "
+                "organisation of GENESYS_ENVIRONMENT"
+            )
+            raise GenesysError(
+                msg,
+                status_code=error.status_code,
+                misconfigured=True,
+                correlation_id=error.correlation_id,
+            )
         raise error
 
     def _check_loop(self) -> None:

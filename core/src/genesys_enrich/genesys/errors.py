@@ -30,7 +30,8 @@ def error_from_response(
     """Describe a non-2xx response: status, Genesys' ``code`` and ``message``, what to do, the
     ``ININ-Correlation-Id``, and how many attempts were made.
 
-    429, 408 and 5xx are ``retryable``; every other status is not.
+    429, 408 and 5xx are ``retryable``; 403 (a permission missing) is ``misconfigured``; every
+    other status is neither.
     """
     status = response.status_code
     code, message = _error_body(response)
@@ -52,6 +53,7 @@ def error_from_response(
         "".join(parts),
         status_code=status,
         retryable=status in RETRYABLE_STATUSES,
+        misconfigured=status == httpx.codes.FORBIDDEN,
         correlation_id=correlation_id,
     )
 

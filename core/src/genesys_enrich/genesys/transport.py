@@ -95,7 +95,7 @@ class Transport:
         Raises:
             GenesysError: retries ran out (attempts, or time before the deadline) on a 429, 5xx or
                 transport error: ``retryable=True``. A transport error that no retry can fix
-                (an unsupported URL) is ``retryable=False``.
+                (an unsupported URL) is ``misconfigured``.
         """
         retrying, hook = self.policy.retrying(
             attempts=self.attempts, deadline=deadline, clock=self._clock
@@ -155,7 +155,9 @@ def _transport_error(
         parts.append(f" after {_plural(attempts, 'attempt')}")
     if out_of_time:
         parts.append(f"; gave up: {out_of_time}")
-    return GenesysError("".join(parts), retryable=transient)
+    if not transient:  # no retry makes the URL usable: the settings must change
+        parts.append(": check GENESYS_API_URL and GENESYS_LOGIN_URL (or leave them unset)")
+    return GenesysError("".join(parts), retryable=transient, misconfigured=not transient)
 
 
 def _plural(count: int, noun: str) -> str:

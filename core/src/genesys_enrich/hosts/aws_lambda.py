@@ -2,16 +2,22 @@
 
 One handler for both ways events arrive:
 
-* **direct** from an EventBridge rule (one event per invocation). A failure worth retrying raises
-  :class:`RetryableFailure`, so Lambda's asynchronous retries and its on-failure destination or DLQ
-  receive the event; returning normally tells Lambda the event is done, which is right for enriched,
-  skipped and permanently failed events (each logged with its outcome).
+* **direct** from an EventBridge rule (one event per invocation). An event the outcome says to
+  keep (:attr:`~genesys_enrich.models.Outcome.keep`: a transient failure, or a misconfiguration)
+  raises :class:`RetryableFailure` (:class:`MisconfiguredFailure` for a misconfiguration), so
+  Lambda's asynchronous retries and then its on-failure destination or DLQ receive the event whole;
+  returning normally tells Lambda the event is done, which is right for enriched, skipped and
+  bad events (each logged with its outcome; a bad event with the event itself).
 * **SQS** (EventBridge → SQS → Lambda, for high volume): each record's body is an EventBridge event.
   Records are processed concurrently and the handler returns exactly
-  ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}`` naming the records that failed
-  in a retryable way, so SQS redelivers only those (the event source mapping must report batch item
-  failures). A record that can never succeed (a body that is not JSON, a bad event) is logged and
-  not reported, so it is deleted rather than retried forever.
+  ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}`` naming the records to keep, so
+  SQS redelivers only those, and its redrive policy moves them to the DLQ after ``maxReceiveCount``
+  (the event source mapping must report batch item failures). A record that can never succeed (a
+  body that is not JSON, a bad event) is logged with its body and not reported, so it is deleted
+  rather than retried forever.
+
+An event older than ``[intake] max_event_age_seconds`` is skipped as stale: the conversation is
+over, and a retry would only write later still.
 
 The settings, plugins, HTTP client, token cache and the duplicate check are built on the first
 invocation and reused by every warm one, on one long-lived event loop (an ``httpx.AsyncClient``
@@ -29,20 +35,26 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.duplicates import DuplicateGuard, duplicate_guard, process_once
+from genesys_enrich.freshness import stale_outcome
 from genesys_enrich.logs import configure, log_outcome
-from genesys_enrich.models import Outcome, Status
+from genesys_enrich.models import FailureKind, Outcome, Status
 from genesys_enrich.settings import load_settings
 
 logger = logging.getLogger("genesys_enrich.lambda")
 
 
 class RetryableFailure(Exception):
-    """The event failed in a way that may pass on a later try; Lambda should retry it."""
+    """The event must be kept: Lambda retries it, then hands it to the on-failure destination."""
+
+
+class MisconfiguredFailure(RetryableFailure):
+    """The deployment is wrong; the message says what to fix. The event reaches the on-failure
+    destination whole, for replay once it is fixed."""
 
 
 class _Process:
@@ -52,23 +64,28 @@ class _Process:
         self.runner = asyncio.Runner()
         self.enricher: Enricher | None = None
         self.guard: DuplicateGuard | None = None
+        self.wall_clock: Callable[[], float] = time.time
+        """Epoch seconds, to judge an event's age (tests pin it)."""
 
     def enricher_for_this_process(self) -> Enricher:
         if self.enricher is None:
             configure(json_lines=True, level=os.environ.get("GENESYS_ENRICH_LOG_LEVEL", "INFO"))
             settings = load_settings()
-            self.guard = self.guard or duplicate_guard(
-                settings.intake.duplicate_window_seconds, settings.intake.duplicate_capacity
-            )
+            self.guard = self.guard or duplicate_guard(settings.intake)
             self.enricher = self.runner.run(Enricher.start(settings))
         return self.enricher
 
-    async def process(self, event: Any, deadline: float | None) -> Outcome:
+    async def process(self, event: Any, deadline: float | None, lease: float | None) -> Outcome:
         # Both are built by enricher_for_this_process(), which the handler calls first.
         assert self.enricher is not None
         assert self.guard is not None
-        outcome = await process_once(self.enricher.process, event, self.guard, deadline=deadline)
-        log_outcome(outcome)
+        max_age = self.enricher.settings.intake.max_event_age_seconds
+        outcome = stale_outcome(event, max_age=max_age, now=self.wall_clock())
+        if outcome is None:
+            outcome = await process_once(
+                self.enricher.process, event, self.guard, deadline=deadline, lease=lease
+            )
+        log_outcome(outcome, event=event)
         return outcome
 
     def close(self) -> None:
@@ -83,9 +100,9 @@ _process = _Process()
 
 
 def use_duplicate_guard(guard: DuplicateGuard) -> None:
-    """Check duplicates with ``guard`` instead of the in-process window, e.g. a DynamoDB-backed
-    store shared by every execution environment. Call it at import time of your handler module,
-    before the first invocation; see docs/operations.md."""
+    """Check duplicates with ``guard`` instead of the one ``[intake]`` settings choose (in process,
+    or ``duplicate_table`` in DynamoDB), e.g. another shared store. Call it at import time of your
+    handler module, before the first invocation; see docs/operations.md."""
     _process.guard = guard
 
 
@@ -93,15 +110,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Enrich a direct EventBridge event or an SQS batch of them.
 
     Returns the outcome (direct) or ``{"batchItemFailures": [...]}`` (SQS); raises
-    :class:`RetryableFailure` when a direct event should be retried.
+    :class:`RetryableFailure` when a direct event must be kept.
     """
     enricher = _process.enricher_for_this_process()
-    deadline = _deadline(context, enricher.settings.intake.deadline_margin_seconds)
+    lease = _remaining_seconds(context)
+    margin = enricher.settings.intake.deadline_margin_seconds
+    deadline = None if lease is None else time.monotonic() + lease - margin
     if is_sqs_batch(event):
         concurrency = enricher.settings.pipeline.concurrency
-        return _process.runner.run(_sqs_batch(event["Records"], deadline, concurrency))
-    outcome = _process.runner.run(_process.process(event, deadline))
-    if outcome.status is Status.FAILED and outcome.retryable:
+        return _process.runner.run(_sqs_batch(event["Records"], deadline, lease, concurrency))
+    outcome = _process.runner.run(_process.process(event, deadline, lease))
+    if outcome.failure is FailureKind.MISCONFIGURED:
+        raise MisconfiguredFailure(outcome.reason)
+    if outcome.keep:
         raise RetryableFailure(outcome.reason)
     return outcome.to_json()
 
@@ -117,25 +138,30 @@ def is_sqs_batch(event: Any) -> bool:
 
 
 async def _sqs_batch(
-    records: list[Mapping[str, Any]], deadline: float | None, concurrency: int
+    records: list[Mapping[str, Any]],
+    deadline: float | None,
+    lease: float | None,
+    concurrency: int,
 ) -> dict[str, Any]:
     limit = asyncio.Semaphore(concurrency)
 
     async def one(record: Mapping[str, Any]) -> bool:
-        """Whether the record should be retried."""
+        """Whether the record should be kept (SQS delivers it again, then to the DLQ)."""
         async with limit:
+            body = record.get("body")
             try:
-                event = json.loads(record.get("body") or "")
+                event = json.loads(body or "")
             except (TypeError, ValueError, RecursionError) as error:  # bad text, too deep
                 reason = f"SQS message {record.get('messageId')} body is not JSON: {error!s:.120}"
-                log_outcome(Outcome(Status.FAILED, f"bad event: {reason}"))
+                failed = Outcome(Status.FAILED, f"bad event: {reason}")
+                log_outcome(failed, text=body if isinstance(body, str) else repr(body))
                 return False
             try:
-                outcome = await _process.process(event, deadline)
+                outcome = await _process.process(event, deadline, lease)
             except Exception:  # a bug of ours: keep the message for another try
                 logger.exception("SQS message %s could not be processed", record.get("messageId"))
                 return True
-            return outcome.status is Status.FAILED and outcome.retryable
+            return outcome.keep
 
     retry = await asyncio.gather(*(one(record) for record in records))
     return {
@@ -147,10 +173,10 @@ async def _sqs_batch(
     }
 
 
-def _deadline(context: Any, margin: float) -> float | None:
-    """The ``time.monotonic()`` instant work must end by, from the Lambda context if any."""
+def _remaining_seconds(context: Any) -> float | None:
+    """Seconds before Lambda ends the invocation, from its context if any: the lease of the
+    invocation's duplicate claims, and (less ``[intake] deadline_margin_seconds``) its deadline."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return None
-    remaining_ms = float(remaining())
-    return time.monotonic() + remaining_ms / 1000 - margin
+    return float(remaining()) / 1000

@@ -1,10 +1,11 @@
 """One batch run for ``genesys-enrich run`` and ``replay``: events in; outcomes, dead letters,
 progress and a summary out; Ctrl-C handled.
 
-Every event taken ends in exactly one outcome line (with ``--output``), and every failed one in the
-dead-letter file. The first Ctrl-C stops taking events and lets those in flight finish; a second one
-cuts them short, and they are dead-lettered as interrupted. Either way the summary is printed and
-says how many events were not started.
+Every event taken ends in exactly one outcome line (with ``--output``), and in the dead-letter file
+when it failed or is to be kept for another try (:attr:`~genesys_enrich.models.Outcome.keep`: a
+partial write a misconfigured source left short, too). The first Ctrl-C stops taking events and
+lets those in flight finish; a second one cuts them short, and they are dead-lettered as
+interrupted. Either way the summary is printed and says how many events were not started.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ async def run_batch(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run ``items`` and report. Returns the exit status: 0, 1 when some failed, 130 if interrupted.
+    """Run ``items`` and report. Returns the exit status: 0; 1 when some failed or were kept in
+    the dead-letter file; 130 if interrupted.
 
     Args:
         items: the events; an iterator, so what is not taken stays in it after an interruption.
@@ -95,7 +97,7 @@ async def run_batch(
                         summary.add(outcome)
                         if output is not None:
                             output.write(json.dumps(outcome.to_json()) + "\n")
-                        if outcome.status is Status.FAILED:
+                        if outcome.status is Status.FAILED or outcome.keep:
                             dead_letters.add(_dead_letter(item, outcome))
                         if show_each:
                             block = outcome_block(
@@ -113,7 +115,7 @@ async def run_batch(
     print(json.dumps(summary.to_json()) if options.json else summary_table(summary), file=out)
     if summary.interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    return EXIT_FAILED if summary.failed or summary.dead_letters else EXIT_OK
 
 
 def _open_output(path: Path) -> contextlib.AbstractContextManager[TextIO]:

@@ -80,15 +80,19 @@ def summary_table(summary: RunSummary) -> str:
             )
         headers = ["source", "calls", "found", "no match", "errors", "timeouts"]
         lines += ["", table([*headers, "p50 ms", "p95 ms", "max ms"], rows)]
-    if summary.failed:
-        retry = summary.retryable_failures
+    if summary.failed or summary.dead_letters:
+        why = [f"{summary.retryable_failures} retryable"]
+        if summary.misconfigured_failures:
+            why.append(f"{summary.misconfigured_failures} misconfigured")
+        short = summary.kept_partials
+        also = f", {short} partial left short by a misconfigured source" if short else ""
         where = f" in {summary.dead_letter_path}" if summary.dead_letter_path else ""
         kept = (
             "a dry run keeps no dead letters"
             if summary.dry_run
             else f"{summary.dead_letters} kept{where}"
         )
-        lines.append(f"\n{summary.failed} failed ({retry} retryable); {kept}")
+        lines.append(f"\n{summary.failed} failed ({', '.join(why)}){also}; {kept}")
     if summary.interrupted:
         if summary.not_started is None:
             lines.append("interrupted: the rest of the input was not read")

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from genesys_enrich.models import Outcome, SourceStatus, Status
+from genesys_enrich.models import FailureKind, Outcome, SourceStatus, Status
 
 _GROWTH = 1.05
 _LOG_GROWTH = math.log(_GROWTH)
@@ -82,6 +82,9 @@ class RunSummary:
     def __init__(self) -> None:
         self.statuses: Counter[Status] = Counter()
         self.retryable_failures = 0
+        self.misconfigured_failures = 0
+        self.kept_partials = 0
+        """Partial writes a misconfigured source left short, kept for replay."""
         self.latency = Latencies()
         self.sources: dict[str, SourceStats] = {}
         self.not_started: int | None = 0
@@ -106,6 +109,11 @@ class RunSummary:
         self.statuses[outcome.status] += 1
         if outcome.status is Status.FAILED and outcome.retryable:
             self.retryable_failures += 1
+        if outcome.failure is FailureKind.MISCONFIGURED:
+            if outcome.status is Status.FAILED:
+                self.misconfigured_failures += 1
+            else:
+                self.kept_partials += 1
         self.latency.add(outcome.duration_ms)
         for result in outcome.sources:
             stats = self.sources.setdefault(result.source, SourceStats())
@@ -118,6 +126,8 @@ class RunSummary:
             "events": self.total,
             "statuses": {status.value: self.statuses[status] for status in Status},
             "retryable_failures": self.retryable_failures,
+            "misconfigured_failures": self.misconfigured_failures,
+            "kept_partials": self.kept_partials,
             "latency_ms": self.latency.to_json(),
             "sources": {name: stats.to_json() for name, stats in sorted(self.sources.items())},
             "interrupted": self.interrupted,

@@ -6,6 +6,7 @@ thread (not the test's event loop) serves it, so sync and async clients can both
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import threading
@@ -45,6 +46,14 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
+def chance(seed: int, *key: object) -> float:
+    """A number in [0, 1) fixed by ``seed`` and ``key``: a fault decided by what is asked (a path
+    and how many times it was asked), not by when, so a seeded run injects the same faults
+    whatever order concurrent requests arrive in."""
+    digest = hashlib.blake2b(repr((seed, *key)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
 class LoopbackServer:
     """Serves ``handle(request)`` on an ephemeral port of 127.0.0.1 until closed.
 
@@ -54,23 +63,55 @@ class LoopbackServer:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.refusals: list[float] = []
+        """The length of every spell of refused connections, in seconds."""
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port: int | None = None
+        self._refusing = threading.Event()
+        self._reopen: threading.Timer | None = None
 
     def handle(self, request: Request) -> Response:
         raise NotImplementedError
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._port is None:
             msg = f"{type(self).__name__} is not started"
             raise RuntimeError(msg)
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._port}"
 
     def start(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _handler_class(self))
+        self._listen(self._port or 0)
+        return self
+
+    def refuse_connections(self, seconds: float) -> None:
+        """Stop listening for ``seconds``, as a service restarting would: new connections are
+        refused and kept-alive ones dropped unanswered; then listen again on the same port. Call
+        it from the test, not from inside a request."""
+        with self._lock:
+            if self._server is None or self._refusing.is_set():
+                return
+            self._refusing.set()
+            self.refusals.append(seconds)
+        self._stop_listening()
+        self._reopen = threading.Timer(seconds, self._listen_again)
+        self._reopen.daemon = True
+        self._reopen.start()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._reopen is not None:
+                self._reopen.cancel()
+            self._refusing.clear()
+            self._port = None
+        self._stop_listening()
+
+    def _listen(self, port: int) -> None:
+        server = _Server(("127.0.0.1", port), _handler_class(self))
         self._server = server
+        self._port = server.server_port
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -78,13 +119,18 @@ class LoopbackServer:
             daemon=True,
         )
         self._thread.start()
-        return self
 
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def _listen_again(self) -> None:
+        with self._lock:
+            if self._port is not None and self._refusing.is_set():
+                self._listen(self._port)
+            self._refusing.clear()
+
+    def _stop_listening(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -124,6 +170,9 @@ def _handler_class(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if owner._refusing.is_set():  # "restarting": drop the connection unanswered
+                self.close_connection = True
+                return
             split = urlsplit(self.path)
             request = Request(
                 method=self.command,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -11,6 +12,10 @@ from genesys_enrich.events import CUSTOMER_START, PARTNER_SOURCE_PREFIX, SEED_SO
 from genesys_enrich.models import Interaction, WriteTarget
 
 SAMPLE_NAMES = ("seed-interaction", "customer-start-chat", "audit-user-presence")
+SEED_TIME = "2024-06-15T14:32:10Z"
+"""When :func:`seed_event`'s events happened, unless told otherwise: the seed's sample's time."""
+CUSTOMER_START_TIME = "2022-04-06T09:30:45Z"
+"""When :func:`customer_start_event`'s events happened, unless told otherwise."""
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -26,13 +31,15 @@ def seed_event(
     *,
     interaction_id: str | None = None,
     event_id: str | None = None,
+    time: str = SEED_TIME,
 ) -> dict[str, Any]:
-    """An event of the seed's shape (``source: genesys.cloud``)."""
+    """An event of the seed's shape (``source: genesys.cloud``) that happened at ``time``
+    (ISO 8601, UTC): its EventBridge ``time`` and its ``initiationTimestamp``."""
     detail: dict[str, Any] = {
         "interactionId": interaction_id or str(uuid.uuid4()),
         "type": "voice",
         "direction": "inbound",
-        "initiationTimestamp": "2024-06-15T14:32:08Z",
+        "initiationTimestamp": time,
     }
     if customer_id is not None:
         detail["externalCustomerId"] = customer_id
@@ -42,7 +49,7 @@ def seed_event(
         "detail-type": "Genesys Interaction Event",
         "source": SEED_SOURCE,
         "account": "123456789012",
-        "time": "2024-06-15T14:32:10Z",
+        "time": time,
         "region": "us-east-1",
         "resources": [],
         "detail": detail,
@@ -60,9 +67,11 @@ def customer_start_event(
     participant_id: str | None = None,
     event_id: str | None = None,
     topic: str = CUSTOMER_START,
+    time: str = CUSTOMER_START_TIME,
 ) -> dict[str, Any]:
     """A Genesys ``v2.detail.events.conversation.{id}.customer.start`` event, as EventBridge
-    delivers it from the partner event source.
+    delivers it from the partner event source, that happened at ``time`` (ISO 8601, UTC): its
+    EventBridge ``time``, ``detail.timestamp`` and ``eventBody.eventTime`` (in milliseconds).
 
     ``media_type`` defaults to ``"EMAIL"`` when an ``email`` is given (Genesys reports the
     sender's address only for email conversations, so the core reads it only from those) and
@@ -70,7 +79,7 @@ def customer_start_event(
     """
     conversation = conversation_id or str(uuid.uuid4())
     body: dict[str, Any] = {
-        "eventTime": 1649237444949,
+        "eventTime": _epoch_ms(time),
         "conversationId": conversation,
         "participantId": participant_id or str(uuid.uuid4()),
         "sessionId": str(uuid.uuid4()),
@@ -91,7 +100,7 @@ def customer_start_event(
         "detail-type": topic,
         "source": f"{PARTNER_SOURCE_PREFIX}/cloud/32aa07aa-db1b-4987-abd0-9483601ec29d/enrich",
         "account": "123456789012",
-        "time": "2022-04-06T09:30:45Z",
+        "time": time,
         "region": "us-east-1",
         "resources": [],
         "detail": {
@@ -99,7 +108,7 @@ def customer_start_event(
             "version": "2",
             "eventBody": body,
             "metadata": {"CorrelationId": str(uuid.uuid4())},
-            "timestamp": "2022-04-06T09:30:45.013Z",
+            "timestamp": time,
         },
     }
 
@@ -174,3 +183,10 @@ def make_interaction(**keys: str) -> Interaction:
         target=WriteTarget.PARTICIPANT_ATTRIBUTES,
         **keys,  # type: ignore[arg-type]
     )
+
+
+def _epoch_ms(time: str) -> int:
+    moment = datetime.fromisoformat(time)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)

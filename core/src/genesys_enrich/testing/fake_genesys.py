@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
-from ._server import LoopbackServer, Request, Response
+from ._server import LoopbackServer, Request, Response, chance
 
 _INTERACTION = re.compile(r"^/api/v2/interactions/([^/]+)$")
 _ATTRIBUTES = re.compile(r"^/api/v2/conversations/([^/]+)/participants/([^/]+)/attributes$")
@@ -107,6 +107,9 @@ class FakeGenesys(LoopbackServer):
         rate_window: the rate limit's window, in seconds of ``clock`` (Genesys': 60).
         retry_after_date: send ``Retry-After`` as an HTTP date instead of seconds.
         fail_every: every Nth API request (not token requests) answers ``fail_status``.
+        fail_rate: the share of API requests (not token requests) answered ``fail_status``, drawn
+            from ``seed``, each request's path and how many times that path was asked, so a
+            seeded run fails the same requests whatever order they arrive in.
         revoke_after_writes: revoke every token once this many writes have been accepted.
         clock: the fake's time, for token expiry and the rate limit; tests share a scaled one
             with the client's rate limiter to run minutes of traffic in seconds.
@@ -127,6 +130,8 @@ class FakeGenesys(LoopbackServer):
         retry_after_date: bool = False,
         fail_every: int = 0,
         fail_status: int = 503,
+        fail_rate: float = 0.0,
+        seed: int = 0,
         revoke_after_writes: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -143,6 +148,8 @@ class FakeGenesys(LoopbackServer):
         self.retry_after_date = retry_after_date
         self.fail_every = fail_every
         self.fail_status = fail_status
+        self.fail_rate = fail_rate
+        self.seed = seed
         self.revoke_after_writes = revoke_after_writes
         self._clock = clock
         self._tokens: dict[str, float] = {}
@@ -150,6 +157,7 @@ class FakeGenesys(LoopbackServer):
         self._closing = threading.Event()
         self._recent: collections.deque[float] = collections.deque()
         self._api_count = 0
+        self._asked: collections.Counter[str] = collections.Counter()
         self._script: collections.deque[tuple[Endpoint, Response]] = collections.deque()
         self.issued_tokens: list[str] = []
         """Every access token handed out, so tests can check none leaks."""
@@ -216,7 +224,11 @@ class FakeGenesys(LoopbackServer):
             return self._token(request)
         with self._state:
             self._api_count += 1
+            self._asked[request.path] += 1
+            asked = self._asked[request.path]
             fail = self.fail_every and self._api_count % self.fail_every == 0
+        if self.fail_rate and chance(self.seed, request.path, asked) < self.fail_rate:
+            fail = True
         if fail:
             return _error(self.fail_status, _CODES.get(self.fail_status, "error"), "injected")
         if not self._authorised(request):
