@@ -12,13 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from genesys_enrich import CrmSource, Interaction, SourceError
 from genesys_enrich.app import Enricher
-from genesys_enrich.extensions import PluginConfig, PluginContext
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.hosts.cli import main
 from genesys_enrich.models import FailureKind, Outcome, Status
 from genesys_enrich.pipeline import MISCONFIGURED_ADVICE, Pipeline
+from genesys_enrich.plugin import CrmSource, Interaction, PluginConfig, PluginContext, SourceError
 from genesys_enrich.testing import FakeCrm, FakeGenesys, seed_event, settings_for
 
 CONTEXT = PluginContext(http=httpx.AsyncClient(), logger=logging.getLogger("test"))
@@ -110,8 +109,8 @@ async def test_a_crm_refusing_its_key_says_where_to_fix_it(genesys: FakeGenesys)
         async with await Enricher.start(settings) as enricher:
             outcome = await enricher.process(seed_event("CUST-1001"))
     assert (outcome.status, outcome.failure) == (Status.FAILED, FailureKind.MISCONFIGURED)
-    assert "rest answered HTTP 401: the CRM refused our credentials" in outcome.reason
-    assert "[plugins.rest]" in outcome.reason
+    assert "rest answered HTTP 401" in outcome.reason
+    assert "check [plugins.rest] api_key" in outcome.reason
     assert "the-old-key" not in outcome.reason
     assert genesys.writes == []
 
