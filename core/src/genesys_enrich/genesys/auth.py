@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
+from genesys_enrich import telemetry
 from genesys_enrich.errors import GenesysError
 
 from .errors import error_from_response
@@ -120,6 +121,7 @@ class TokenProvider:
 
     async def _fetch(self, deadline: float | None) -> _Token:
         self.fetch_count += 1
+        telemetry.count_token_request()
         response = await self._transport.send(
             "POST",
             self._url,
