@@ -39,7 +39,9 @@ from .report import plugins_table
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    configure(json_lines=False, level="DEBUG" if args.verbose else "WARNING")
+    json_logs = getattr(args, "log_format", "text") == "json"
+    quiet = "INFO" if json_logs else "WARNING"  # JSON logs include the outcome lines, at INFO
+    configure(json_lines=json_logs, level="DEBUG" if args.verbose else quiet)
     try:
         with _retry_logs(shown=args.verbose):
             settings = load_settings(args.settings) if args.needs_settings else None
@@ -83,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         "--settings", metavar="FILE", help="settings TOML file (default: ./settings.toml)"
     )
     common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: logs as JSON lines on stderr, with one line per event's outcome, as in Lambda",
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -239,6 +247,7 @@ def _options(args: argparse.Namespace, settings: Settings, output: Path | None) 
         quiet=args.quiet,
         json=args.json,
         show_each=args.verbose,
+        log_outcomes=args.log_format == "json",
     )
 
 
