@@ -123,16 +123,16 @@ class InvocationMetrics:
         """Count one event's outcome, its sources' lookups and what its Genesys write did."""
         self.statuses[outcome.status] += 1
         self.retryable += outcome.status is Status.FAILED and outcome.retryable
-        self.event_latency.append(round(outcome.duration_ms, 2))
+        self.event_latency.append(outcome.duration_ms)
         for result in outcome.sources:
             totals = self.sources.setdefault(result.source, _SourceTotals())
             totals.lookups += 1
             totals.errors += result.failed
             totals.timeouts += result.status is SourceStatus.TIMED_OUT
-            totals.latency.append(round(result.duration_ms, 2))
+            totals.latency.append(result.duration_ms)
         if trace is not None:
             if trace.write_ms is not None:
-                self.write_latency.append(round(trace.write_ms, 2))
+                self.write_latency.append(trace.write_ms)
             self.retries += trace.retries
             self.throttled += trace.throttled
             self.token_requests += trace.token_requests
@@ -146,8 +146,8 @@ class InvocationMetrics:
             "Events": sum(self.statuses.values()),
             **{name: self.statuses[status] for status, name in _STATUS_METRICS.items()},
             "EventsRetryable": self.retryable,
-            "EventLatency": self.event_latency,
-            "GenesysWriteLatency": self.write_latency,
+            "EventLatency": _rounded(self.event_latency),
+            "GenesysWriteLatency": _rounded(self.write_latency),
             "GenesysRetries": self.retries,
             "GenesysThrottled": self.throttled,
             "GenesysTokenRequests": self.token_requests,
@@ -160,7 +160,7 @@ class InvocationMetrics:
                 "SourceLookups": totals.lookups,
                 "SourceErrors": totals.errors,
                 "SourceTimeouts": totals.timeouts,
-                "SourceLatency": totals.latency,
+                "SourceLatency": _rounded(totals.latency),
             }
             documents += self._split({**service, "Source": name}, values, SOURCE_METRICS, when)
         return documents
@@ -207,3 +207,7 @@ class InvocationMetrics:
             **dimensions,
             **values,
         }
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(value, 2) for value in values]
