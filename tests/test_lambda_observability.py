@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +40,8 @@ SOURCE_METRICS = {
     "SourceTimeouts": "Count",
     "SourceLatency": "Milliseconds",
 }
+OPERATIONS_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+FORMATTER_KEYS = {"timestamp", "level", "logger", "message"}
 
 
 class LambdaContext:
@@ -301,3 +305,32 @@ def test_under_lambdas_json_log_format_the_runtime_formats_the_records(
     [record] = [r for r in user.records if r.name == "genesys_enrich.outcome"]
     assert record.__dict__["status"] == "enriched"
     assert record.__dict__["sources"]["rest"]["status"] == "found"
+
+
+def documented_table(heading: str) -> list[list[str]]:
+    """The rows of the operations guide's table whose header row is ``heading``."""
+    text = OPERATIONS_GUIDE.read_text(encoding="utf-8")
+    table = text.split(heading + "\n", 1)[1].split("\n\n", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in table.splitlines()[1:]]
+    return [[cell.strip() for cell in row] for row in rows]
+
+
+def test_the_operations_guide_documents_exactly_the_metrics_emitted() -> None:
+    """Every metric the handler emits is in docs/operations.md with its unit and dimensions, and
+    the guide lists none it does not emit."""
+    rows = documented_table("| metric | unit | dimensions | what it counts |")
+    documented = {name.strip("`"): (unit, dimensions) for name, unit, dimensions, _ in rows}
+    expected = {name: (unit, "Service") for name, unit in SERVICE_METRICS.items()}
+    expected |= {name: (unit, "Service, Source") for name, unit in SOURCE_METRICS.items()}
+    assert documented == expected
+
+
+def test_the_operations_guide_documents_exactly_the_outcome_line_keys(
+    lambda_process: aws_lambda._Process, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The keys of a real outcome line, besides the formatter's own, are those the guide lists."""
+    aws_lambda.handler(seed_event("CUST-1001"), LambdaContext("request-1"))
+    [line] = outcome_lines(capsys.readouterr().err)
+    rows = documented_table("| key | what it holds |")
+    documented = {key for row in rows for key in re.findall(r"`(\w+)`", row[0])}
+    assert documented == set(line) - FORMATTER_KEYS
