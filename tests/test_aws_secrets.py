@@ -232,19 +232,28 @@ async def test_an_unreachable_extension_says_to_add_its_layer(
 
 
 async def test_a_refused_read_names_the_setting_and_arn_but_no_value(
-    extension: FakeSecretsExtension, http: httpx.AsyncClient, genesys: FakeGenesys
+    extension: FakeSecretsExtension, http: httpx.AsyncClient
 ) -> None:
     """A secret the extension does not have (or may not read): the message says which setting."""
-    settings = settings_for(genesys, plugins={"rest": {"base_url": "https://crm.example.com"}})
-    settings = settings.model_copy(
-        update={
-            "genesys": settings.genesys.model_copy(
-                update={"client_secret": SecretStr(GENESYS_SECRET_ARN)}
-            )
-        }
-    )
+    settings = load_settings(overrides={"genesys": {"client_secret": GENESYS_SECRET_ARN}})
     with pytest.raises(ConfigError, match=r"cannot read \[genesys\] client_secret from arn:.*400"):
         await resolve_references(settings, http)
+
+
+async def test_a_missing_json_key_names_the_keys_there_but_no_value(
+    extension: FakeSecretsExtension, http: httpx.AsyncClient
+) -> None:
+    """A JSON secret without the key asked for: the message lists its keys, never its values."""
+    extension.secrets[CRM_SECRET_ARN] = json.dumps({"other_key": "v4lue-8c1"})
+    settings = load_settings(
+        overrides={
+            "plugins": {"rest": {"base_url": "https://crm", "api_key": f"{CRM_SECRET_ARN}:rest::"}}
+        }
+    )
+    with pytest.raises(ConfigError) as failure:
+        await resolve_references(settings, http)
+    assert "no string under the key 'rest' (its keys: other_key)" in str(failure.value)
+    assert "v4lue-8c1" not in str(failure.value)
 
 
 async def test_a_dry_run_reads_no_genesys_secret(
@@ -298,11 +307,12 @@ async def test_outside_lambda_boto3_reads_secrets_and_parameters(
     ssm = boto3.client("ssm", region_name="eu-west-1")
     ssm.put_parameter(Name="/genesys-enrich/crm-key", Value=crm.api_key or "", Type="SecureString")
     parameter_arn = ssm.get_parameter(Name="/genesys-enrich/crm-key")["Parameter"]["ARN"]
-    settings = settings_for(genesys, crm)
     settings = load_settings(
         overrides={
             "genesys": {
-                **settings.genesys.model_dump(),
+                "api_url": genesys.url,
+                "login_url": genesys.url,
+                "client_id": genesys.client_id,
                 "client_secret": f"{created['ARN']}:client_secret::",
             },
             "plugins": {"rest": {"base_url": crm.url, "api_key": parameter_arn}},

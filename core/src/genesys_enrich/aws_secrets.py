@@ -199,7 +199,12 @@ class ExtensionReader:
                 "the function's role may read it, and decrypt it with its KMS key)"
             )
             raise SecretReadError(msg)
-        return reference.pick(_value_of(reference, response.json()))
+        try:
+            answer = response.json()
+        except ValueError:
+            msg = "the AWS Parameters and Secrets Lambda Extension answered 200 without JSON"
+            raise SecretReadError(msg) from None
+        return reference.pick(_value_of(reference, answer))
 
 
 class Boto3Reader:
