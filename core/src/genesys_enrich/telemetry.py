@@ -1,10 +1,11 @@
 """What an invocation and each of its events did beyond the outcome, gathered while they run.
 
-A host opens an :class:`Invocation` (the Lambda request id, whether this is the process's first
-invocation) and a :func:`tracing` block around each event. Code deep in the Genesys client counts
-into the current event's :class:`EventTrace` with the ``count_*`` / ``record_*`` functions below,
-without anything being passed down: both live in context variables, which every task an event
-starts (its concurrent source lookups) inherits, and which concurrent events do not share.
+A host opens an :func:`invoking` block around each invocation (the Lambda request id, whether it
+is the process's first) and a :func:`tracing` block around each event. Code deep in the Genesys
+client counts into the current event's :class:`EventTrace` with the ``count_*`` / ``record_*``
+functions below, without anything being passed down: both live in context variables, which every
+task an event starts (its concurrent source lookups) inherits, and which concurrent events do not
+share.
 
 Outside a :func:`tracing` block (a test calling the client directly) the functions do nothing. Each
 is one context-variable read and an addition: cheap enough for every request.
@@ -60,9 +61,14 @@ def current_invocation() -> Invocation:
     return _invocation.get() or _NO_INVOCATION
 
 
-def start_invocation(invocation: Invocation) -> None:
-    """Make ``invocation`` the current one, for this context and the tasks started from it."""
-    _invocation.set(invocation)
+@contextmanager
+def invoking(invocation: Invocation) -> Iterator[Invocation]:
+    """Make ``invocation`` the current one inside the block, for the tasks started from it too."""
+    token = _invocation.set(invocation)
+    try:
+        yield invocation
+    finally:
+        _invocation.reset(token)
 
 
 def current_trace() -> EventTrace | None:

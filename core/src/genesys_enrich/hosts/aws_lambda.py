@@ -40,7 +40,7 @@ from genesys_enrich.logs import configure_for_lambda, log_outcome
 from genesys_enrich.metrics import InvocationMetrics, MetricsSettings
 from genesys_enrich.models import Outcome, Status
 from genesys_enrich.settings import load_settings
-from genesys_enrich.telemetry import EventTrace, Invocation, start_invocation, tracing
+from genesys_enrich.telemetry import EventTrace, Invocation, invoking, tracing
 
 logger = logging.getLogger("genesys_enrich.lambda")
 _T = TypeVar("_T")
@@ -77,12 +77,12 @@ class _Process:
         however it ends."""
         cold = self.invocations == 0
         self.invocations += 1
-        start_invocation(Invocation(getattr(context, "aws_request_id", None), cold_start=cold))
         self.metrics_settings = self.metrics_settings or MetricsSettings.from_environment()
         if self.metrics_settings.enabled:
             self.metrics = InvocationMetrics(self.metrics_settings, cold_start=cold)
         try:
-            yield
+            with invoking(Invocation(getattr(context, "aws_request_id", None), cold_start=cold)):
+                yield
         finally:
             metrics, self.metrics = self.metrics, None
             if metrics is not None:
