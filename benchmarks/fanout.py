@@ -14,13 +14,11 @@ import asyncio
 import statistics
 import time
 from contextlib import ExitStack
+from typing import Any
 
-import httpx
-
-from genesys_enrich import JSONValue
 from genesys_enrich.app import Enricher
 from genesys_enrich.events import parse_event
-from genesys_enrich.rest import Lookup, RestSource, path_segment
+from genesys_enrich.plugin import Get, JSONValue, RestSource
 from genesys_enrich.testing import DEMO_CUSTOMERS, FakeCrm, as_plugin, seed_event, settings_for
 
 
@@ -29,12 +27,10 @@ def plugin(index: int) -> object:
 
     class Crm(RestSource):
         name = f"crm{index}"
+        request = Get("/customers/{value}")
 
-        def build_request(self, key: str, value: str) -> Lookup:
-            return Lookup("GET", f"/customers/{path_segment(value)}")
-
-        def parse(self, response: httpx.Response) -> dict[str, JSONValue]:
-            return {f"{k}_{self.name}": v for k, v in response.json().items()}
+        def select(self, record: dict[str, Any]) -> dict[str, JSONValue]:
+            return {f"{k}_{self.name}": v for k, v in record.items()}
 
     return as_plugin(Crm)
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import stamina
 
-from genesys_enrich import CrmSource, hookimpl
 from genesys_enrich.app import Enricher
 from genesys_enrich.genesys.ratelimit import MonotonicClock
 from genesys_enrich.models import Interaction, JSONValue
+from genesys_enrich.plugin import CrmSource, Register, hookimpl
 from genesys_enrich.testing import FakeGenesys, ScaledClock, seed_event, settings_for
 
 LIMIT = 300
@@ -42,8 +42,8 @@ class Static(CrmSource):
 
 class StaticPlugin:
     @hookimpl
-    def register_crm_sources(self) -> list[type[CrmSource]]:
-        return [Static]
+    def register_crm_sources(self, register: Register) -> None:
+        register(Static)
 
 
 async def storm(events: int, scale: float, client_limit: float, concurrency: int) -> dict[str, Any]:

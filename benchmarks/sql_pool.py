@@ -21,9 +21,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from genesys_enrich import Interaction
-from genesys_enrich.extensions import PluginContext
 from genesys_enrich.models import WriteTarget
+from genesys_enrich.plugin import Interaction, PluginContext
 from genesys_enrich_crm_sql import SqlConfig, SqlCustomerSource
 
 CUSTOMERS = 10_000

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,127 @@ def installer() -> Iterator[Installer]:
     yield installer
     for name in list(installer.installed):
         installer.uninstall(name)
+
+
+# --- plugin authors' workflow: commands as the docs write them, in a clone of the repository ---
+
+DOCUMENTED_UV = "python3 -m uv "
+CLONED = ("pyproject.toml", "uv.lock", "core", "plugins", ".mypy_cache")
+"""What a clone holds that the workspace needs, and mypy's cache when there is one (a cold mypy
+takes half a minute, a warm one seconds)."""
+NOT_CLONED = shutil.ignore_patterns(
+    ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info", "dist"
+)
+SERVE_LIMIT = 60.0
+"""Seconds after which a server that has not said it is serving is killed, failing its test
+instead of hanging the suite."""
+
+
+class DocumentedCommands:
+    """Runs commands as the docs write them (``python3 -m uv ...``) with the uv running these
+    tests, offline (every package the workspace needs is in uv's cache already)."""
+
+    def __init__(self, uv: str) -> None:
+        self._uv = uv
+
+    def argv(self, command: str) -> list[str]:
+        assert command.startswith(DOCUMENTED_UV), command
+        return [self._uv, *command.removeprefix(DOCUMENTED_UV).split()]
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"}
+        return env | {"UV_OFFLINE": "1", "UV_NO_PROGRESS": "1"} | (extra or {})
+
+    def run(
+        self, command: str, cwd: Path, env: dict[str, str] | None = None, *, status: int = 0
+    ) -> str:
+        """Run ``command`` in ``cwd``; its output, or a failure showing it unless it exits with
+        ``status``."""
+        result = subprocess.run(  # noqa: S603 - uv, with a command from our own docs
+            self.argv(command),
+            cwd=cwd,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == status, f"`{command}`:\n{result.stdout}{result.stderr}"
+        return result.stdout
+
+
+@pytest.fixture(scope="session")
+def documented() -> DocumentedCommands:
+    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` sets $UV
+    if uv is None:
+        pytest.skip("the documented commands run uv: run the tests with `uv run`")
+    return DocumentedCommands(uv)
+
+
+@pytest.fixture
+def repository_clone(tmp_path: Path) -> Path:
+    """A copy of the repository's workspace, as a fresh clone has it."""
+    root = Path(__file__).resolve().parents[1]
+    for name in CLONED:
+        source = root / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=NOT_CLONED, symlinks=True)
+        elif source.is_file():
+            shutil.copy2(source, tmp_path / name)
+    return tmp_path
+
+
+class Served:
+    """A command that serves until Ctrl-C, started in a session of its own as a terminal would
+    run it, and read until it says ``ready``."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None, ready: str) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own commands
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        watchdog = threading.Timer(SERVE_LIMIT, self.process.kill)
+        watchdog.start()
+        assert self.process.stdout is not None
+        lines = []
+        try:
+            while (line := self.process.stdout.readline()) and line.strip() != ready:
+                lines.append(line)
+        finally:
+            watchdog.cancel()
+        self.printed = "".join(lines)
+        assert self.process.poll() is None, f"{argv} stopped:\n{self.printed}"
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The ``export NAME=value`` lines it printed."""
+        found = re.findall(r"^\s*export (\w+)=(\S*)$", self.printed, re.MULTILINE)
+        return dict(found)
+
+    def stop(self) -> tuple[int, str]:
+        """Ctrl-C: the exit status, and what it printed after saying it was ready."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        rest, _ = self.process.communicate(timeout=SERVE_LIMIT)
+        return self.process.returncode, rest
+
+
+@pytest.fixture(scope="session")
+def serve() -> Iterator[Callable[..., Served]]:
+    """``serve(argv, cwd=..., env=..., ready=...)`` starts a :class:`Served`; whatever a test
+    leaves running is killed at the end of the session."""
+    started: list[Served] = []
+
+    def start(
+        argv: list[str],
+        *,
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        ready: str = "Serving until Ctrl-C.",
+    ) -> Served:
+        served = Served(argv, cwd, env, ready)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        if served.process.poll() is None:
+            os.killpg(served.process.pid, signal.SIGKILL)
+            served.process.communicate()

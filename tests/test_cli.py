@@ -210,8 +210,8 @@ def test_new_plugin_ignores_a_broken_settings_file(
     """Scaffolding reads no settings, so a broken ./settings.toml does not stand in its way."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "settings.toml").write_text("[pipeline\n")
-    assert main(["new-plugin", "acme-crm", "--dir", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "genesys-enrich-acme-crm" / "pyproject.toml").is_file()
+    assert main(["new-plugin", "acme_crm", "--dir", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "genesys-enrich-crm-acme-crm" / "pyproject.toml").is_file()
 
 
 def test_a_closed_pipe_ends_the_listing_quietly() -> None:

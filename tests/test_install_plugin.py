@@ -29,7 +29,7 @@ build-backend = "uv_build"
 """
 
 MODULE = """\
-from genesys_enrich import CrmSource, PluginConfig, hookimpl
+from genesys_enrich.plugin import CrmSource, PluginConfig, hookimpl
 
 
 class VipConfig(PluginConfig):
@@ -40,14 +40,14 @@ class VipList(CrmSource):
     name = "viplist"
     Config = VipConfig
 
-    def lookup(self, interaction):
+    async def lookup(self, interaction):
         tier = self.config.members.get(interaction.customer_id or "")
         return {"vipTier": tier} if tier else None
 
 
 @hookimpl
-def register_crm_sources():
-    return [VipList]
+def register_crm_sources(register):
+    register(VipList)
 """
 
 
@@ -77,8 +77,8 @@ def listed_plugins(cwd: Path) -> dict[str, Any]:
 def test_an_installed_plugin_enriches_events_and_uninstalls_cleanly(
     tmp_path: Path, installer: Any, fake_genesys: FakeGenesys
 ) -> None:
-    """pip-installing a plugin folder makes its fields reach Genesys, credited to it; uninstalling
-    removes it from `genesys-enrich plugins`."""
+    """Installing a plugin folder into the environment genesys-enrich runs in makes its fields
+    reach Genesys, credited to it; uninstalling removes it from `genesys-enrich plugins`."""
     installer.install(write_distribution(tmp_path), DISTRIBUTION)
     (tmp_path / "settings.toml").write_text(
         f"""

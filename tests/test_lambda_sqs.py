@@ -7,12 +7,17 @@ import re
 import subprocess
 import sys
 import uuid
-from typing import Any
 
 import pytest
 
 from genesys_enrich.hosts import aws_lambda
-from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, seed_event
+from genesys_enrich.testing import (
+    FakeCrm,
+    FakeGenesys,
+    customer_start_event,
+    seed_event,
+    sqs_record,
+)
 
 
 class Context:
@@ -23,21 +28,6 @@ class Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
-
-
-def sqs_record(message_id: str, body: Any) -> dict[str, Any]:
-    """An SQS record as Lambda's event source mapping delivers it."""
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"handle-{message_id}",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:genesys-events",
-        "awsRegion": "us-east-1",
-    }
 
 
 def test_an_sqs_batch_reports_only_its_retryable_failures(

@@ -15,9 +15,9 @@ from typing import Any, Self
 import httpx
 from pydantic import SecretStr
 
+from ._sources import AnySource, ContextMapper, PluginContext
 from .aws_secrets import resolve_references
 from .errors import ConfigError
-from .extensions import ContextMapper, CrmSource, PluginContext
 from .genesys.auth import TokenProvider
 from .genesys.client import GenesysClient, WriteLimits
 from .genesys.ratelimit import Clock, RateLimiter
@@ -39,7 +39,7 @@ class Enricher:
         settings: Settings,
         http: httpx.AsyncClient,
         registry: PluginRegistry,
-        sources: list[CrmSource],
+        sources: list[AnySource],
         mappers: list[ContextMapper],
         genesys: GenesysClient | None,
         *,

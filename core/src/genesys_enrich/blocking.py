@@ -14,15 +14,15 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+from genesys_enrich._sources import BlockingCrmSource
 from genesys_enrich.errors import SourceError
-from genesys_enrich.extensions import CrmSource
 from genesys_enrich.models import Interaction, JSONValue
 
 
 class BlockingLookup:
     """Calls ``source.lookup`` in one of ``threads`` threads reserved for this source."""
 
-    def __init__(self, source: CrmSource, *, threads: int) -> None:
+    def __init__(self, source: BlockingCrmSource, *, threads: int) -> None:
         self._source = source
         self._threads = threads
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix=f"source-{source.name}")
@@ -43,7 +43,7 @@ class BlockingLookup:
 
     def _run(self, interaction: Interaction) -> Mapping[str, JSONValue] | None:
         try:
-            return self._source.lookup(interaction)  # type: ignore[return-value]
+            return self._source.lookup(interaction)
         finally:
             with self._lock:
                 self._busy -= 1

@@ -23,19 +23,34 @@ class SourceError(EnrichError):
     """A CRM source failed to look a customer up.
 
     Sources raise this (or let any other exception escape) when the lookup failed, as opposed to
-    returning ``None`` when the customer is unknown. ``retryable`` tells the core whether the same
-    lookup may succeed later (a 5xx, a timeout) or not (a malformed answer). ``misconfigured``
-    says the deployment, not the event, is wrong (credentials refused, a base URL that does not
-    exist): the event is kept whole for replay once someone fixes it, and the message says what
-    to fix.
+    returning ``None`` (or raising :class:`NoMatch`) when the customer is unknown. ``retryable``
+    tells the core whether the same lookup may succeed later (a 5xx, a timeout) or not (a
+    malformed answer). ``misconfigured`` says the deployment, not the event, is wrong (credentials
+    refused, a base URL that does not exist): the event is kept whole for replay once someone
+    fixes it, and the message says what to fix.
     """
 
     def __init__(
-        self, message: str, *, retryable: bool = True, misconfigured: bool = False
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        misconfigured: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.misconfigured = misconfigured
+        self.retry_after = retry_after
+        """Seconds the CRM asked us to wait before trying again, when it said."""
+
+
+class NoMatch(EnrichError):
+    """The CRM does not know the customer, for a reason worth reading in the outcome.
+
+    Raise it from a lookup (or a REST source's ``classify``) instead of returning ``None`` when
+    the reason helps whoever reads the outcome: ``NoMatch("3 contacts share this email")``.
+    """
 
 
 class GenesysError(EnrichError):

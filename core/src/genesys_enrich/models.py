@@ -163,6 +163,8 @@ class SourceResult:
     fields: dict[str, JSONValue] = field(default_factory=dict)
     error: str | None = None
     retryable: bool = False
+    detail: str | None = None
+    """Why there was no match, when the source said (``"2 records match"``)."""
 
     @property
     def failed(self) -> bool:
@@ -175,6 +177,8 @@ class SourceResult:
         }
         if self.error:
             data["error"] = self.error
+        if self.detail:
+            data["detail"] = self.detail
         return data
 
 

@@ -7,20 +7,19 @@ for a bad event, a failing source or a Genesys error: every event ends in one :c
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import httpx
 
+from ._sources import AnySource, BlockingCrmSource, ContextMapper
 from .blocking import BlockingLookup
-from .errors import EventError, GenesysError, InteractionNotFound, SourceError
+from .errors import EventError, GenesysError, InteractionNotFound, NoMatch, SourceError
 from .events import CUSTOMER_START, NotHandled, event_id_of, parse_event
-from .extensions import ContextMapper, CrmSource
 from .genesys.client import write_request
 from .merge import merge
 from .models import (
@@ -64,7 +63,7 @@ class Pipeline:
 
     def __init__(
         self,
-        sources: Sequence[CrmSource],
+        sources: Sequence[AnySource],
         mappers: Sequence[ContextMapper],
         writer: Writer | None,
         *,
@@ -153,7 +152,9 @@ class Pipeline:
                     reason="no source could answer: " + _describe(failures),
                     retryable=any(result.retryable for result in failures),
                 )
-            return replace(so_far, reason="no source knows this customer")
+            notes = "; ".join(f"{r.source} {r.detail}" for r in results if r.detail)
+            reason = "no source knows this customer" + (f" ({notes})" if notes else "")
+            return replace(so_far, reason=reason)
 
         merged, conflicts = merge(contributions)
         record = merged
@@ -200,7 +201,7 @@ class Pipeline:
         return replace(so_far, status=status, reason=reason)
 
     async def _lookup(
-        self, source: CrmSource, interaction: Interaction, seconds: float
+        self, source: AnySource, interaction: Interaction, seconds: float
     ) -> SourceResult:
         started = self._clock()
 
@@ -214,6 +215,8 @@ class Pipeline:
         except TimeoutError:
             error = f"timed out after {seconds:.3g} s"
             return result(SourceStatus.TIMED_OUT, error=error, retryable=True)
+        except NoMatch as no_match:
+            return result(SourceStatus.NO_MATCH, detail=str(no_match) or None)
         except SourceError as failure:
             return result(SourceStatus.FAILED, error=str(failure), retryable=failure.retryable)
         except httpx.HTTPStatusError as failure:
@@ -236,14 +239,12 @@ class Pipeline:
 
 
 def _as_coroutine(
-    source: CrmSource, threads: int
+    source: AnySource, threads: int
 ) -> Callable[[Interaction], Awaitable[Mapping[str, JSONValue] | None]]:
-    """Async lookups are awaited; plain ones run in threads of their own, blocking no one."""
-    if inspect.iscoroutinefunction(source.lookup):
-        return cast(
-            "Callable[[Interaction], Awaitable[Mapping[str, JSONValue] | None]]", source.lookup
-        )
-    return BlockingLookup(source, threads=threads)
+    """Async lookups are awaited; blocking ones run in threads of their own, blocking no one."""
+    if isinstance(source, BlockingCrmSource):
+        return BlockingLookup(source, threads=threads)
+    return source.lookup
 
 
 def _check_fields(found: Any, who: str = "lookup") -> str | None:

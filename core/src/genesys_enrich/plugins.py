@@ -8,7 +8,6 @@ start-up stop, with a message naming it.
 from __future__ import annotations
 
 import importlib.metadata
-import inspect
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -19,16 +18,15 @@ from typing import Any, TypeVar
 import pluggy
 from pydantic import ValidationError
 
-from . import hookspecs
+from . import plugin as contract
+from ._sources import AnySource, BlockingCrmSource, ContextMapper, CrmSource, PluginContext
 from .errors import ConfigError, PluginError
-from .extensions import ContextMapper, CrmSource, PluginContext
 from .settings import Settings, describe_validation_error
 
 logger = logging.getLogger(__name__)
 
-ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+ENTRY_POINT_GROUP = contract.PROJECT_NAME
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_HOOKS = ("register_crm_sources", "register_context_mappers")
 
 
 class PluginStatus(StrEnum):
@@ -78,10 +76,10 @@ class PluginRegistry:
     """The plugins found in this process and the classes they registered."""
 
     plugins: dict[str, PluginInfo]
-    sources: dict[str, type[CrmSource]]
+    sources: dict[str, type[AnySource]]
     mappers: dict[str, type[ContextMapper]]
 
-    def build_sources(self, settings: Settings, context: PluginContext) -> list[CrmSource]:
+    def build_sources(self, settings: Settings, context: PluginContext) -> list[AnySource]:
         """One instance per source named in ``[pipeline] sources``, in that (priority) order."""
         return [
             _build(self._find(self.sources, name, "sources"), settings, context)
@@ -117,7 +115,7 @@ class PluginRegistry:
         raise PluginError(msg)
 
 
-_E = TypeVar("_E", CrmSource, ContextMapper)
+_E = TypeVar("_E", CrmSource, BlockingCrmSource, AnySource, ContextMapper)
 
 
 def discover(
@@ -138,8 +136,8 @@ def discover(
     Raises:
         PluginError: two plugins register a source or mapper of the same name.
     """
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
+    manager = pluggy.PluginManager(contract.PROJECT_NAME)
+    manager.add_hookspecs(contract)
     wanted = None if enabled is None else set(enabled)
     infos: dict[str, PluginInfo] = {}
     if entry_points:
@@ -175,9 +173,9 @@ def _info(entry_point: importlib.metadata.EntryPoint) -> PluginInfo:
 
 
 def _register(manager: pluggy.PluginManager, info: PluginInfo, plugin: object) -> None:
-    # An invalid plugin must not stop the others from loading: record its error and go on.
+    # pluggy checks each hook implementation against its spec; an invalid plugin must not stop
+    # the others from loading: record its error and go on.
     try:
-        _check_hookimpls(plugin, info)
         manager.register(plugin, name=info.name)
         manager.check_pending()
     except Exception as error:
@@ -186,9 +184,7 @@ def _register(manager: pluggy.PluginManager, info: PluginInfo, plugin: object) -
         _fail(info, error)
         return
     info.status = PluginStatus.LOADED
-    info.hooks = [
-        caller.name for caller in manager.get_hookcallers(plugin) or () if caller.name in _HOOKS
-    ]
+    info.hooks = [caller.name for caller in manager.get_hookcallers(plugin) or ()]
 
 
 def _fail(info: PluginInfo, error: BaseException, during: str = "") -> None:
@@ -197,47 +193,50 @@ def _fail(info: PluginInfo, error: BaseException, during: str = "") -> None:
     logger.warning("%s failed to load: %s", info.label, info.error)
 
 
-def _check_hookimpls(plugin: object, info: PluginInfo) -> None:
-    """Reject hook implementations with parameters: pluggy would silently ignore their defaults."""
-    for hook in _HOOKS:
-        function = getattr(plugin, hook, None)
-        if function is None or not callable(function):
-            continue
-        parameters = inspect.signature(function).parameters
-        if parameters:
-            msg = (
-                f"{info.label}: hook {hook}() takes no arguments, "
-                f"but the implementation declares {', '.join(parameters)}"
-            )
-            raise PluginError(msg)
+_KINDS: tuple[tuple[str, tuple[type, ...], str], ...] = (
+    ("register_crm_sources", (CrmSource, BlockingCrmSource), "sources"),
+    ("register_context_mappers", (ContextMapper,), "mappers"),
+)
 
 
 def _collect(manager: pluggy.PluginManager, info: PluginInfo, registry: PluginRegistry) -> None:
-    """Call this plugin's hooks alone, so its error is its own, and record what it registers."""
-    for hook, kind, base, target in (
-        ("register_crm_sources", info.sources, CrmSource, registry.sources),
-        ("register_context_mappers", info.mappers, ContextMapper, registry.mappers),
-    ):
+    """Call this plugin's hooks through pluggy, alone, so its error is its own, and record what
+    it registers."""
+    plugin = manager.get_plugin(info.name)
+    others = [other for _, other in manager.list_name_plugin() if other is not plugin]
+    for hook, bases, kind in _KINDS:
         if hook not in info.hooks:
             continue
-        function = getattr(manager.get_plugin(info.name), hook)
+        registered: list[Any] = []
+
+        def register(*classes: Any, _into: list[Any] = registered) -> None:
+            _into.extend(classes)
+
         try:
-            classes = list(function() or ())
-            for cls in classes:
-                _check_class(cls, base, info, hook)
+            returned = manager.subset_hook_caller(hook, remove_plugins=others)(register=register)
+            if any(value is not None for value in returned):
+                msg = f"{hook}() returned a value; call register(cls) for each class instead"
+                raise PluginError(msg)
+            for cls in registered:
+                _check_class(cls, bases, info, hook)
         except Exception as error:
             _fail(info, error, during=f"{hook}() raised ")
-            continue
-        for cls in classes:
+            return
+        target: dict[str, Any] = getattr(registry, kind)
+        for cls in registered:
             if cls.name in target:
                 other = _owner(registry, cls.name)
                 msg = (
-                    f"{base.__name__} name {cls.name!r} is registered twice: by {info.label} "
+                    f"{_kind_name(bases)} name {cls.name!r} is registered twice: by {info.label} "
                     f"and by {other}. Uninstall one, or rename one of them."
                 )
                 raise PluginError(msg)
             target[cls.name] = cls
-            kind.append(cls.name)
+            getattr(info, kind).append(cls.name)
+
+
+def _kind_name(bases: tuple[type, ...]) -> str:
+    return "source" if CrmSource in bases else bases[0].__name__
 
 
 def _owner(registry: PluginRegistry, name: str) -> str:
@@ -247,9 +246,10 @@ def _owner(registry: PluginRegistry, name: str) -> str:
     return "another plugin"
 
 
-def _check_class(cls: Any, base: type, info: PluginInfo, hook: str) -> None:
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        msg = f"{info.label}: {hook}() must return {base.__name__} subclasses, got {cls!r}"
+def _check_class(cls: Any, bases: tuple[type, ...], info: PluginInfo, hook: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, bases)):
+        names = " or ".join(base.__name__ for base in bases)
+        msg = f"{info.label}: {hook}() must register {names} subclasses, got {cls!r}"
         raise PluginError(msg)
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not _NAME.match(name):

@@ -3,10 +3,11 @@ there is no time left to try again.
 
 Retries themselves are stamina's: ``stamina.retry_context(on=policy.backoff_hook, ...)``, or
 ``policy.retrying(attempts=..., deadline=...)`` for a call bound by a deadline. This module only
-decides. 429 waits for ``Retry-After`` (seconds or an HTTP date), capped; 408, 500, 502, 503, 504
-and transport errors (refused or reset connections, timeouts) back off exponentially with jitter;
-every other status is final. :func:`install_retry_logging` makes every scheduled retry one log line
-with the attempt, the wait, the status and Genesys' correlation id.
+decides. A retryable status waits as long as the server asks (``Retry-After`` in seconds or as an
+HTTP date, or a rate-limit reset header), capped; without such a header a 429 waits a default and
+408, 500, 502, 503, 504 and transport errors (refused or reset connections, timeouts) back off
+exponentially with jitter; every other status is final. :func:`install_retry_logging` makes every
+scheduled retry one log line with the attempt, the wait, the status and Genesys' correlation id.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import httpx
 import stamina
 from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
+
+from .errors import SourceError
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -65,6 +68,31 @@ def retry_after_seconds(value: str | None, *, now: Callable[[], float] = time.ti
     return max(0.0, when.timestamp() - now())
 
 
+RESET_HEADERS = ("RateLimit-Reset", "X-RateLimit-Reset", "X-Rate-Limit-Reset")
+"""Headers that say when a rate limit resets, as seconds to wait or as a Unix time."""
+
+_UNIX_TIME = 1_000_000_000.0
+"""A reset value this large is an instant (2001 or later), not a number of seconds to wait."""
+
+
+def requested_wait(headers: httpx.Headers, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds the server asked us to wait: ``Retry-After`` (seconds or an HTTP date), else a
+    rate-limit reset header (seconds to wait, or a Unix time); ``None`` when it did not say."""
+    wait = retry_after_seconds(headers.get("Retry-After"), now=now)
+    if wait is not None:
+        return wait
+    for name in RESET_HEADERS:
+        value = headers.get(name, "").strip()
+        try:
+            reset = float(value)
+        except ValueError:
+            continue
+        if reset != reset or reset < 0:  # NaN or negative: not an answer
+            continue
+        return max(0.0, reset - now()) if reset >= _UNIX_TIME else reset
+    return None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When to retry an HTTP call and how long to wait.
@@ -83,18 +111,28 @@ class RetryPolicy:
     wait_jitter: float = 0.1
 
     def backoff_hook(self, error: Exception) -> bool | float:
-        """stamina's ``on=`` hook: ``False`` to give up, ``True`` to back off, seconds to wait."""
+        """stamina's ``on=`` hook: ``False`` to give up, ``True`` to back off, seconds to wait.
+
+        A retryable :class:`~genesys_enrich.errors.SourceError` is retried too, waiting its
+        ``retry_after`` when it has one."""
         if isinstance(error, TRANSIENT_ERRORS):
             return True
+        if isinstance(error, SourceError):
+            if not error.retryable:
+                return False
+            if error.retry_after is None:
+                return True
+            return min(self.max_retry_after, error.retry_after)
         if not isinstance(error, RetryableResponse):
             return False
-        if error.response.status_code != httpx.codes.TOO_MANY_REQUESTS:
-            return True
-        return self.retry_after(error.response)
+        if error.response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+            return self.retry_after(error.response)
+        wait = requested_wait(error.response.headers)
+        return True if wait is None else min(self.max_retry_after, wait)
 
     def retry_after(self, response: httpx.Response) -> float:
-        """The capped wait a 429 asks for."""
-        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        """The capped wait a 429 asks for (``Retry-After`` or a reset header), or the default."""
+        wait = requested_wait(response.headers)
         return min(self.max_retry_after, self.default_retry_after if wait is None else wait)
 
     def longest_backoff(self, retry: int) -> float:

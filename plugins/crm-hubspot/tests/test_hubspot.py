@@ -8,12 +8,15 @@ from collections.abc import Callable
 import httpx
 import pytest
 import respx
-from pydantic import ValidationError
 
-from genesys_enrich import SourceError, Status
 from genesys_enrich.app import Enricher
-from genesys_enrich.retry import RetryableResponse
-from genesys_enrich.testing import customer_start_event, make_interaction, settings_for
+from genesys_enrich.plugin import ConfigError, SourceError
+from genesys_enrich.testing import (
+    assert_enriched,
+    customer_start_event,
+    make_interaction,
+    settings_for,
+)
 from genesys_enrich.testing.pytest_plugin import SourceBuilder
 from genesys_enrich_crm_hubspot import HubSpotConfig, HubSpotContactSource
 
@@ -43,6 +46,14 @@ ADA = {
     ],
 }
 
+RATE_LIMITED = {
+    "status": "error",
+    "message": "You have reached your secondly limit.",
+    "errorType": "RATE_LIMIT",
+    "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24",
+    "policyName": "SECONDLY",
+}
+
 
 @pytest.fixture
 def make_source(build_source: SourceBuilder) -> Make:
@@ -70,7 +81,7 @@ async def test_searches_contacts_by_email_and_returns_their_properties(make_sour
             {"filters": [{"propertyName": "email", "operator": "EQ", "value": "ada@example.com"}]}
         ],
         "properties": ["hs_object_id", "firstname", "lifecyclestage"],
-        "limit": 1,
+        "limit": 10,
     }
 
 
@@ -90,10 +101,63 @@ async def test_searches_by_phone_on_the_configured_property(make_source: Make) -
 
 @respx.mock
 async def test_no_result_is_no_match(make_source: Make) -> None:
-    """A search that finds nobody means HubSpot does not know the customer."""
-    respx.post(SEARCH).respond(200, json={"total": 0, "results": []})
+    """A search that finds nobody (HubSpot's empty ``results``) means HubSpot does not know the
+    customer, by email or by phone."""
+    route = respx.post(SEARCH).respond(200, json={"total": 0, "results": []})
 
-    assert await make_source().lookup(make_interaction(email="nobody@example.com")) is None
+    found = await make_source().lookup(
+        make_interaction(email="nobody@example.com", phone="+15550100100")
+    )
+
+    assert found is None
+    assert route.call_count == 2  # email, then phone
+
+
+@respx.mock
+async def test_several_contacts_give_the_one_modified_last(make_source: Make) -> None:
+    """Two contacts sharing an email are not merged: the one HubSpot modified last wins."""
+    older = {
+        "id": "77",
+        "properties": {
+            "hs_object_id": "77",
+            "firstname": "Old",
+            "lastmodifieddate": "2023-01-05T10:00:00.000Z",
+        },
+    }
+    newer = {
+        "id": "88",
+        "properties": {
+            "hs_object_id": "88",
+            "firstname": "New",
+            "lastmodifieddate": "2024-11-30T09:00:00.000Z",
+        },
+    }
+    respx.post(SEARCH).respond(200, json={"total": 3, "results": [older, newer, ADA["results"][0]]})
+
+    fields = await make_source().lookup(make_interaction(email="shared@example.com"))
+
+    assert fields is not None
+    assert fields["firstname"] == "New"
+
+
+@respx.mock
+async def test_a_phone_without_a_contact_falls_back_from_email(make_source: Make) -> None:
+    """No contact by email: the phone number is searched next, on its own property."""
+    route = respx.post(SEARCH).mock(
+        side_effect=[
+            httpx.Response(200, json={"total": 0, "results": []}),
+            httpx.Response(200, json=ADA),
+        ]
+    )
+
+    fields = await make_source().lookup(
+        make_interaction(email="ada@old.example.com", phone="+15550100199")
+    )
+
+    assert fields is not None
+    assert fields["email"] == "ada@example.com"
+    last = json.loads(route.calls.last.request.content)["filterGroups"][0]["filters"][0]
+    assert last == {"propertyName": "phone", "operator": "EQ", "value": "+15550100199"}
 
 
 async def test_an_event_without_email_or_phone_asks_nothing(make_source: Make) -> None:
@@ -105,7 +169,7 @@ async def test_an_event_without_email_or_phone_asks_nothing(make_source: Make) -
 @respx.mock
 async def test_a_429_waits_for_retry_after_and_then_succeeds(make_source: Make) -> None:
     """HubSpot's rate limit is retried after the wait it asks for, and the lookup succeeds."""
-    limited = httpx.Response(429, headers={"Retry-After": "2"}, json={"status": "error"})
+    limited = httpx.Response(429, headers={"Retry-After": "2"}, json=RATE_LIMITED)
     route = respx.post(SEARCH).mock(side_effect=[limited, httpx.Response(200, json=ADA)])
     source = make_source()
 
@@ -114,7 +178,20 @@ async def test_a_429_waits_for_retry_after_and_then_succeeds(make_source: Make) 
     assert fields is not None
     assert fields["firstname"] == "Ada"
     assert route.call_count == 2
-    assert source.retry_policy.backoff_hook(RetryableResponse(limited)) == 2.0
+
+
+@respx.mock
+async def test_a_429_asking_for_longer_than_the_budget_fails_at_once(make_source: Make) -> None:
+    """HubSpot's ten-second window is longer than a lookup may wait: one request, a retryable
+    failure, and HubSpot's own message in the reason."""
+    route = respx.post(SEARCH).respond(429, headers={"Retry-After": "10"}, json=RATE_LIMITED)
+
+    with pytest.raises(SourceError) as raised:
+        await make_source().lookup(make_interaction(email="ada@example.com"))
+
+    assert raised.value.retryable is True
+    assert "You have reached your secondly limit." in str(raised.value)
+    assert route.call_count == 1
 
 
 @respx.mock
@@ -154,8 +231,49 @@ async def test_refused_credentials_fail_for_good_without_the_token(
         await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
+    assert raised.value.misconfigured is True
+    assert "check [plugins.hubspot] access_token" in str(raised.value)
     assert route.call_count == 1
     assert TOKEN not in str(raised.value)
+
+
+@respx.mock
+async def test_a_404_is_a_wrong_base_url_not_an_unknown_customer(make_source: Make) -> None:
+    """The search never answers 404 for a customer: a 404 means base_url points elsewhere."""
+    respx.post(SEARCH).respond(404, text="Not Found")
+
+    with pytest.raises(SourceError, match=r"check \[plugins.hubspot\] base_url") as raised:
+        await make_source().lookup(make_interaction(email="ada@example.com"))
+
+    assert raised.value.misconfigured is True
+
+
+@respx.mock
+async def test_a_rejected_search_quotes_hubspots_message_and_correlation_id(
+    make_source: Make,
+) -> None:
+    """A search on a property the portal lacks is a settings problem: HubSpot's message and
+    correlation id are in the reason, for its support."""
+    respx.post(SEARCH).respond(
+        400,
+        headers={"X-HubSpot-Correlation-Id": "a43683b0-5717-4ceb-80b4-104d02915d8c"},
+        json={
+            "status": "error",
+            "message": "There was a problem with the request.",
+            "correlationId": "a43683b0-5717-4ceb-80b4-104d02915d8c",
+            "category": "VALIDATION_ERROR",
+        },
+    )
+    source = make_source(search_properties={"email": "work_email", "phone": "phone"})
+
+    with pytest.raises(SourceError) as raised:
+        await source.lookup(make_interaction(email="ada@example.com"))
+
+    assert raised.value.misconfigured is True
+    assert str(raised.value) == (
+        "answered HTTP 400: There was a problem with the request.; "
+        "request id a43683b0-5717-4ceb-80b4-104d02915d8c; check [plugins.hubspot]"
+    )
 
 
 @respx.mock
@@ -163,18 +281,16 @@ async def test_a_response_without_results_is_a_permanent_failure(make_source: Ma
     """A 200 that is not a search result (a proxy's page, a changed API) fails clearly."""
     respx.post(SEARCH).respond(200, json={"message": "hello"})
 
-    with pytest.raises(SourceError, match="without a 'results' list") as raised:
+    with pytest.raises(SourceError, match="without 'results'") as raised:
         await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
 
 
-def test_settings_refuse_a_lookup_key_with_nothing_to_search() -> None:
+def test_settings_refuse_a_lookup_key_with_nothing_to_search(make_source: Make) -> None:
     """Searching by a key that maps to no contact property is refused at start-up."""
-    with pytest.raises(ValidationError, match="lookup_keys \\['customer_id'\\] have no contact"):
-        HubSpotConfig.model_validate(
-            {"access_token": TOKEN, "lookup_keys": ["email", "customer_id"]}
-        )
+    with pytest.raises(ConfigError, match="cannot look up by 'customer_id'"):
+        make_source(lookup_keys=["email", "customer_id"])
 
 
 def test_the_token_is_a_secret_in_settings() -> None:
@@ -198,6 +314,7 @@ async def test_enabled_in_settings_it_enriches_through_the_pipeline() -> None:
             customer_start_event(email="ada@example.com", media_type="EMAIL")
         )
 
-    assert outcome.status is Status.ENRICHED, outcome.reason
-    assert outcome.fields["lifecyclestage"] == "customer"
-    assert set(outcome.provenance.values()) == {"hubspot"}
+    assert_enriched(
+        outcome, {"lifecyclestage": "customer", "lastname": "Lovelace"}, source="hubspot"
+    )
+    assert "createdate" not in outcome.fields

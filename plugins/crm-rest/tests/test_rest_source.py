@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -11,9 +12,9 @@ import respx
 import stamina
 from pydantic import ValidationError
 
-from genesys_enrich import SourceError
+from genesys_enrich.plugin import NoMatch, PluginContext, SourceError
 from genesys_enrich.testing import make_event, make_interaction
-from genesys_enrich.testing.pytest_plugin import SourceBuilder
+from genesys_enrich.testing.fake_genesys import ManualClock
 from genesys_enrich_crm_rest import RestConfig, RestCustomerSource
 
 BASE = "https://crm.example.com/api"
@@ -29,11 +30,23 @@ def _no_retry_waits() -> Iterator[None]:
 
 
 @pytest.fixture
-def make(build_source: SourceBuilder) -> Any:
-    """Builds a source the way the core does: validated config plus the shared context."""
-    return lambda **config: build_source(
-        RestCustomerSource, **({"base_url": BASE, "api_key": API_KEY} | config)
-    )
+def clock() -> ManualClock:
+    """The source's clock: time passes only when a test moves it."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def make(clock: ManualClock) -> AsyncIterator[Any]:
+    """Builds a source the way the core does (validated config, shared client), on ``clock``;
+    each source lives as long as the test, as the core keeps one per process."""
+    async with httpx.AsyncClient() as http:
+        context = PluginContext(http=http, logger=logging.getLogger("test"), clock=clock.now)
+
+        def build(**config: Any) -> RestCustomerSource:
+            settings = {"base_url": BASE, "api_key": API_KEY} | config
+            return RestCustomerSource(RestConfig.model_validate(settings), context)
+
+        yield build
 
 
 @pytest.fixture
@@ -100,11 +113,8 @@ async def test_customer_id_stays_one_path_segment(
     assert request.url.query == b""
 
 
-async def test_timeout_is_the_configured_one_per_request(
-    make: Any, crm: respx.Route, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_timeout_is_the_configured_one_per_request(make: Any, crm: respx.Route) -> None:
     """Each lookup carries the source's own budget, not the shared client's."""
-    monkeypatch.setattr("genesys_enrich.rest.monotonic", lambda: 100.0)  # no time passes
     await make(timeout_seconds=1.25).lookup(make_interaction(customer_id="CUST-1001"))
 
     timeouts = only_request(crm).extensions["timeout"]
@@ -112,18 +122,15 @@ async def test_timeout_is_the_configured_one_per_request(
 
 
 async def test_a_retry_gets_only_what_is_left_of_the_budget(
-    make: Any, respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+    make: Any, respx_mock: respx.MockRouter, clock: ManualClock
 ) -> None:
     """Retries share the lookup's budget: the second attempt's timeout is what the first left."""
-    now = [100.0]
-    monkeypatch.setattr("genesys_enrich.rest.monotonic", lambda: now[0])
-
     answers = iter([httpx.Response(503), httpx.Response(200, json={"tier": "Gold"})])
 
     def first_fails_a_second_later(request: httpx.Request) -> httpx.Response:
         answer = next(answers)
         if answer.status_code == 503:
-            now[0] += 1.0
+            clock.advance(1.0)
         return answer
 
     route = respx_mock.get(f"{BASE}/customers/CUST-1001").mock(
@@ -246,24 +253,40 @@ async def test_permanent_failures_are_not_retryable_and_hide_the_key(
 @pytest.mark.parametrize(
     "response",
     [
-        httpx.Response(200, json=[CUSTOMER]),
         httpx.Response(200, json="CUST-1001"),
         httpx.Response(200, json=None),
         httpx.Response(200, text="<html>login</html>"),
         httpx.Response(200),
     ],
-    ids=["list", "string", "null", "html", "empty"],
+    ids=["string", "null", "html", "empty"],
 )
 async def test_success_without_a_json_object_is_an_error(
     make: Any, crm: respx.Route, response: httpx.Response
 ) -> None:
-    """A 200 whose body is not a JSON object fails the lookup rather than writing nonsense."""
+    """A 200 whose body is not a JSON object fails the lookup rather than writing nonsense, and
+    says which setting to check."""
     crm.return_value = response
 
     with pytest.raises(SourceError, match="JSON object") as caught:
         await make().lookup(make_interaction(customer_id="CUST-1001"))
 
     assert caught.value.retryable is False
+    assert "check [plugins.rest] base_url" in str(caught.value)
+
+
+async def test_a_list_of_one_customer_is_that_customer(make: Any, crm: respx.Route) -> None:
+    """A CRM that wraps the customer in a list still gives the customer's fields."""
+    crm.return_value = httpx.Response(200, json=[CUSTOMER])
+
+    assert await make().lookup(make_interaction(customer_id="CUST-1001")) == CUSTOMER
+
+
+async def test_two_customers_for_one_id_are_no_match_saying_so(make: Any, crm: respx.Route) -> None:
+    """Two records for one key are never merged or guessed between: no match, with the count."""
+    crm.return_value = httpx.Response(200, json=[CUSTOMER, {"crmAccountId": "ACCT-2"}])
+
+    with pytest.raises(NoMatch, match="2 records match"):
+        await make().lookup(make_interaction(customer_id="CUST-1001"))
 
 
 async def test_empty_object_is_returned_as_is(make: Any, crm: respx.Route) -> None:
@@ -306,3 +329,105 @@ def test_a_failure_names_the_source_once_in_the_outcome(
     )
 
     assert outcome.reason == "no source could answer: rest answered HTTP 503"
+
+
+# --- key fallback, rate limits and misconfiguration ------------------------------------------
+
+
+async def test_an_unknown_id_falls_back_to_the_next_key(
+    make: Any, respx_mock: respx.MockRouter
+) -> None:
+    """A customer id the CRM does not know is not the end: the external contact id is tried."""
+    unknown = respx_mock.get(f"{BASE}/customers/CUST-404").respond(404)
+    known = respx_mock.get(f"{BASE}/customers/ec-1").respond(json=CUSTOMER)
+
+    found = await make().lookup(
+        make_interaction(customer_id="CUST-404", external_contact_id="ec-1")
+    )
+
+    assert found == CUSTOMER
+    assert (unknown.call_count, known.call_count) == (1, 1)
+
+
+async def test_a_value_the_crm_cannot_use_falls_back_to_the_next_key(
+    make: Any, respx_mock: respx.MockRouter
+) -> None:
+    """A 422 for a malformed id means "try another key", not a failed event."""
+    respx_mock.get(f"{BASE}/customers/not%20an%20id").respond(422, json={"error": "bad id"})
+    respx_mock.get(f"{BASE}/customers/ec-1").respond(json=CUSTOMER)
+
+    found = await make().lookup(
+        make_interaction(customer_id="not an id", external_contact_id="ec-1")
+    )
+
+    assert found == CUSTOMER
+
+
+async def test_no_key_finding_anyone_is_no_match_saying_why(make: Any, crm: respx.Route) -> None:
+    """When every key is refused as unusable, the no-match reason says so, key by key."""
+    crm.return_value = httpx.Response(422)
+
+    with pytest.raises(NoMatch) as no_match:
+        await make().lookup(make_interaction(customer_id="x", external_contact_id="y"))
+
+    assert str(no_match.value).count("could not use the value") == 2
+    assert "by customer_id" in str(no_match.value)
+    assert "by external_contact_id" in str(no_match.value)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_credentials_say_the_deployment_is_misconfigured(
+    make: Any, crm: respx.Route, status: int
+) -> None:
+    """A refused key is the deployment's fault: the event is kept for replay and the reason
+    names the setting to check."""
+    crm.return_value = httpx.Response(status)
+
+    with pytest.raises(SourceError) as caught:
+        await make().lookup(make_interaction(customer_id="CUST-1001"))
+
+    assert caught.value.misconfigured is True
+    assert "check [plugins.rest] api_key" in str(caught.value)
+
+
+async def test_after_a_429_the_crm_is_left_alone_until_it_said_to_come_back(
+    make: Any, crm: respx.Route, clock: ManualClock
+) -> None:
+    """A CRM asking for 30 s of quiet gets them: lookups fail retryable without calling it, and
+    the first one after the pause calls it again."""
+    crm.return_value = httpx.Response(429, headers={"Retry-After": "30"})
+    source = make()
+
+    with pytest.raises(SourceError) as first:
+        await source.lookup(make_interaction(customer_id="CUST-1001"))
+    clock.advance(20)
+    with pytest.raises(SourceError, match="rate limited") as paused:
+        await source.lookup(make_interaction(customer_id="CUST-1001"))
+    assert crm.call_count == 1
+    assert first.value.retryable
+    assert paused.value.retryable
+
+    clock.advance(11)
+    crm.return_value = httpx.Response(200, json=CUSTOMER)
+    assert await source.lookup(make_interaction(customer_id="CUST-1001")) == CUSTOMER
+    assert crm.call_count == 2
+
+
+async def test_a_503_with_a_retry_after_past_the_budget_is_not_waited_for(
+    make: Any, crm: respx.Route
+) -> None:
+    """Retry-After on a 503 is honoured like on a 429: too long for the budget fails at once."""
+    crm.return_value = httpx.Response(503, headers={"Retry-After": "120"})
+
+    with pytest.raises(SourceError) as caught:
+        await make(retry_attempts=3).lookup(make_interaction(customer_id="CUST-1001"))
+
+    assert caught.value.retryable is True
+    assert crm.call_count == 1
+
+
+async def test_a_null_field_is_left_out(make: Any, crm: respx.Route) -> None:
+    """A field the CRM answers as null is not contributed, so it hides no other source's value."""
+    crm.return_value = httpx.Response(200, json={**CUSTOMER, "lastPurchaseDate": None})
+
+    assert await make().lookup(make_interaction(customer_id="CUST-1001")) == CUSTOMER

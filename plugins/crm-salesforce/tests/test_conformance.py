@@ -5,9 +5,10 @@ from __future__ import annotations
 import respx
 
 from genesys_enrich.testing.conformance import crm_source_test_class
-from genesys_enrich_crm_salesforce import SIGN_IN_PATH, SalesforceSource
+from genesys_enrich_crm_salesforce import SalesforceSource
 
 ORG = "https://acme.my.salesforce.com"
+SIGN_IN_PATH = "/services/oauth2/token"
 ACCESS_TOKEN = "00D5g-conformance-access-token"
 PAT = {
     "Id": "0035g00000PatDoeAAB",

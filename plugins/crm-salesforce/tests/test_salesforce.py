@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,10 +14,15 @@ import pytest
 import respx
 from pydantic import ValidationError
 
-from genesys_enrich import SourceError, Status
 from genesys_enrich.app import Enricher
-from genesys_enrich.testing import customer_start_event, make_interaction, settings_for
-from genesys_enrich.testing.pytest_plugin import SourceBuilder
+from genesys_enrich.plugin import ConfigError, NoMatch, PluginContext, SourceError
+from genesys_enrich.testing import (
+    assert_enriched,
+    customer_start_event,
+    make_interaction,
+    settings_for,
+)
+from genesys_enrich.testing.fake_genesys import ManualClock
 from genesys_enrich_crm_salesforce import SalesforceConfig, SalesforceSource, soql_string
 
 Make = Callable[..., SalesforceSource]
@@ -62,9 +69,23 @@ def token(value: str = "00D5g-token-1") -> httpx.Response:
 
 
 @pytest.fixture
-def make_source(build_source: SourceBuilder) -> Make:
-    """Builds Salesforce sources from settings as the core does, over one shared HTTP client."""
-    return lambda **settings: build_source(SalesforceSource, **(SETTINGS | settings))
+def clock() -> ManualClock:
+    """The sources' clock: time passes only when a test moves it."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def make_source(clock: ManualClock) -> AsyncIterator[Make]:
+    """Builds Salesforce sources from settings as the core does, over one shared HTTP client,
+    on ``clock``; a source keeps its token for as long as the test, as for a process."""
+    async with httpx.AsyncClient() as http:
+        context = PluginContext(http=http, logger=logging.getLogger("test"), clock=clock.now)
+
+        def build(**settings: Any) -> SalesforceSource:
+            config = SalesforceConfig.model_validate(SETTINGS | settings)
+            return SalesforceSource(config, context)
+
+        yield build
 
 
 def soql(request: httpx.Request) -> str:
@@ -96,8 +117,8 @@ async def test_signs_in_then_queries_the_contact_by_email(make_source: Make) -> 
     request = query.calls.last.request
     assert request.headers["authorization"] == "Bearer 00D5g-token-1"
     assert soql(request) == (
-        "SELECT Id, Name, Email, Phone, Account.Name FROM Contact "
-        "WHERE Email = 'ada@example.com' LIMIT 1"
+        "SELECT Id,Name,Email,Phone,Account.Name FROM Contact "
+        "WHERE Email = 'ada@example.com' LIMIT 2"
     )
 
 
@@ -117,7 +138,7 @@ async def test_object_match_field_and_api_version_come_from_settings(make_source
     assert await source.lookup(make_interaction(customer_id="CUST-1001")) is None
 
     assert soql(query.calls.last.request) == (
-        "SELECT Id, Name FROM Account WHERE Customer_Id__c = 'CUST-1001' LIMIT 1"
+        "SELECT Id,Name FROM Account WHERE Customer_Id__c = 'CUST-1001' LIMIT 2"
     )
 
 
@@ -142,7 +163,7 @@ async def test_hostile_values_stay_inside_the_string_literal(
     await make_source().lookup(make_interaction(email=value))
 
     assert soql_string(value) == literal
-    assert soql(query.calls.last.request).endswith(f"WHERE Email = {literal} LIMIT 1")
+    assert soql(query.calls.last.request).endswith(f"WHERE Email = {literal} LIMIT 2")
 
 
 @respx.mock
@@ -156,7 +177,42 @@ async def test_the_token_is_reused_across_lookups(make_source: Make) -> None:
         await source.lookup(make_interaction(email="ada@example.com"))
 
     assert sign_in.call_count == 1
-    assert source.token_requests == 1
+
+
+@respx.mock
+async def test_concurrent_lookups_share_one_sign_in(make_source: Make) -> None:
+    """Lookups that start together, before any token exists, wait for one sign-in."""
+    sign_in = respx.post(TOKEN_URL).mock(return_value=token())
+    query = respx.get(QUERY_URL).respond(200, json=ADA)
+    source = make_source()
+
+    found = await asyncio.gather(
+        *(source.lookup(make_interaction(email=f"ada{n}@example.com")) for n in range(5))
+    )
+
+    assert all(fields is not None for fields in found)
+    assert (sign_in.call_count, query.call_count) == (1, 5)
+
+
+@respx.mock
+async def test_the_token_is_renewed_before_it_would_expire(
+    make_source: Make, clock: ManualClock
+) -> None:
+    """A token that has lived its expires_in (an hour when Salesforce does not say) is replaced
+    before use, not after a refused query."""
+    sign_in = respx.post(TOKEN_URL).mock(side_effect=[token("first"), token("second")])
+    query = respx.get(QUERY_URL).respond(200, json=ADA)
+    source = make_source()
+
+    await source.lookup(make_interaction(email="ada@example.com"))
+    clock.advance(3600)
+    await source.lookup(make_interaction(email="ada@example.com"))
+
+    assert sign_in.call_count == 2
+    assert [call.request.headers["authorization"] for call in query.calls] == [
+        "Bearer first",
+        "Bearer second",
+    ]
 
 
 @respx.mock
@@ -207,6 +263,8 @@ async def test_a_403_is_not_retried(make_source: Make) -> None:
         await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
+    assert raised.value.misconfigured is True
+    assert "INSUFFICIENT_ACCESS; insufficient access" in str(raised.value)
     assert query.call_count == 1
 
 
@@ -222,10 +280,13 @@ async def test_refused_client_credentials_say_what_to_check(make_source: Make) -
         await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is False
+    assert raised.value.misconfigured is True
     assert str(raised.value) == (
-        "refused the sign-in (HTTP 400, invalid_client); check [plugins.salesforce] "
-        "client_id and client_secret, and that the app allows the client credentials flow"
+        "the token endpoint refused the client (HTTP 400, invalid_client); check "
+        "[plugins.salesforce] client_id and client_secret, and that the app may use the client "
+        "credentials flow"
     )
+    assert SECRET not in str(raised.value)
     assert not query.called
 
 
@@ -234,7 +295,7 @@ async def test_a_sign_in_outage_is_retryable(make_source: Make) -> None:
     """Salesforce's login failing with a 503 is a retryable failure of this source."""
     respx.post(TOKEN_URL).respond(503)
 
-    with pytest.raises(SourceError, match=r"^sign-in answered HTTP 503$") as raised:
+    with pytest.raises(SourceError, match=r"^the token endpoint answered HTTP 503$") as raised:
         await make_source().lookup(make_interaction(email="ada@example.com"))
 
     assert raised.value.retryable is True
@@ -290,17 +351,21 @@ async def test_a_rejected_query_reports_salesforces_reason(make_source: Make) ->
         )
 
     assert raised.value.retryable is False
-    assert "INVALID_FIELD: No such column 'Emial' on entity 'Contact'." in str(raised.value)
+    assert raised.value.misconfigured is True
+    assert str(raised.value) == (
+        "answered HTTP 400: INVALID_FIELD; No such column 'Emial' on entity 'Contact'.; "
+        "check [plugins.salesforce]"
+    )
 
 
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"sobject": "Contact WHERE Id != null --"}, "must be an object's API name"),
-        ({"fields": ["Id", "Name FROM User --"]}, "is not a field's API name"),
-        ({"match_fields": {"email": "Email = '' OR Id"}}, "is not a field's API name"),
+        ({"sobject": "Contact WHERE Id != null --"}, "is not an API name"),
+        ({"fields": ["Id", "Name FROM User --"]}, "is not an API name"),
+        ({"fields": []}, "at least 1 item"),
+        ({"match_fields": {"email": "Email = '' OR Id"}}, "is not an API name"),
         ({"api_version": "62"}, "should match pattern"),
-        ({"lookup_keys": ["customer_id"]}, "lookup_keys ['customer_id'] have no field to match"),
     ],
 )
 def test_settings_refuse_anything_but_api_names(settings: dict[str, Any], message: str) -> None:
@@ -309,6 +374,12 @@ def test_settings_refuse_anything_but_api_names(settings: dict[str, Any], messag
         SalesforceConfig.model_validate(SETTINGS | settings)
 
     assert message in str(raised.value)
+
+
+def test_a_lookup_key_without_a_field_to_match_stops_start_up(make_source: Make) -> None:
+    """Looking up by a key that no match field names is refused when the source is built."""
+    with pytest.raises(ConfigError, match="cannot look up by 'customer_id'"):
+        make_source(lookup_keys=["email", "customer_id"])
 
 
 def test_the_secret_is_hidden_in_settings() -> None:
@@ -329,9 +400,8 @@ async def test_enabled_in_settings_it_enriches_through_the_pipeline() -> None:
     async with await Enricher.start(settings, dry_run=True) as enricher:
         outcome = await enricher.process(customer_start_event(ani="tel:+15550100199"))
 
-    assert outcome.status is Status.ENRICHED, outcome.reason
-    assert outcome.fields["Name"] == "Ada Lovelace"
-    assert set(outcome.provenance.values()) == {"salesforce"}
+    assert_enriched(outcome, {"Name": "Ada Lovelace"}, source="salesforce")
+    assert "attributes" not in outcome.fields
 
 
 @respx.mock
@@ -350,7 +420,7 @@ async def test_a_rejected_query_does_not_quote_the_customer_back(make_source: Ma
         await make_source().lookup(make_interaction(email="ada@example.com"))
 
     message = str(raised.value)
-    assert "INVALID_FIELD: field 'Description' can not be filtered in a query call" in message
+    assert "INVALID_FIELD; field 'Description' can not be filtered in a query call" in message
     assert "ada@example.com" not in message
     assert "\n" not in message
 
@@ -373,6 +443,41 @@ async def test_a_late_401_for_an_old_token_keeps_the_renewed_one(make_source: Ma
     stale = httpx.Response(
         401, request=httpx.Request("GET", QUERY_URL, headers={"Authorization": "Bearer old"})
     )
-    assert await source.on_unauthorized(stale) is True
+    assert source.authenticator is not None
+    assert await source.authenticator.refused(stale.request) is True
     await source.lookup(make_interaction(email="ada@example.com"))
     assert sign_in.call_count == 2
+
+
+@respx.mock
+async def test_two_records_for_one_key_are_no_match_saying_so(make_source: Make) -> None:
+    """Two contacts sharing an email are never guessed between: no match, with the count, and
+    the phone is tried next."""
+    respx.post(TOKEN_URL).mock(return_value=token())
+    two = {"totalSize": 2, "done": True, "records": ADA["records"] * 2}
+    query = respx.get(QUERY_URL).mock(
+        side_effect=[httpx.Response(200, json=two), httpx.Response(200, json=NO_RECORDS)]
+    )
+
+    with pytest.raises(NoMatch, match="by email: 2 records match"):
+        await make_source().lookup(make_interaction(email="ada@example.com", phone="+15550100199"))
+
+    assert query.call_count == 2
+    assert soql(query.calls.last.request).endswith("WHERE Phone = '+15550100199' LIMIT 2")
+
+
+@respx.mock
+async def test_a_404_is_a_wrong_base_url_or_version(make_source: Make) -> None:
+    """The query resource never answers 404 for a customer: the deployment is misconfigured."""
+    respx.post(TOKEN_URL).mock(return_value=token())
+    respx.get(QUERY_URL).respond(
+        404,
+        json=[{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+    )
+
+    with pytest.raises(SourceError) as raised:
+        await make_source().lookup(make_interaction(email="ada@example.com"))
+
+    assert raised.value.misconfigured is True
+    assert "NOT_FOUND; The requested resource does not exist" in str(raised.value)
+    assert "check [plugins.salesforce] base_url" in str(raised.value)

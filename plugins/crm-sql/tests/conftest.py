@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from genesys_enrich.extensions import PluginContext
+from genesys_enrich.plugin import PluginContext
 from genesys_enrich.testing import FakeGenesys
 from genesys_enrich_crm_sql import SqlConfig, SqlCustomerSource
 

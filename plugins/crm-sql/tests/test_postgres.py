@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from genesys_enrich import SourceError
+from genesys_enrich.plugin import SourceError
 from genesys_enrich.testing import make_interaction
 from genesys_enrich_crm_sql import SqlCustomerSource
 

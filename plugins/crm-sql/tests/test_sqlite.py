@@ -10,10 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from genesys_enrich import ConfigError, SourceError, Status
 from genesys_enrich.app import Enricher
 from genesys_enrich.hosts.demo import run_demo
-from genesys_enrich.testing import FakeGenesys, customer_start_event, make_interaction, settings_for
+from genesys_enrich.models import SourceStatus, Status
+from genesys_enrich.plugin import ConfigError, CrmSource, Interaction, SourceError
+from genesys_enrich.testing import (
+    FakeGenesys,
+    assert_enriched,
+    customer_start_event,
+    make_event,
+    make_interaction,
+    run_pipeline,
+    settings_for,
+    source_result,
+)
 from genesys_enrich_crm_sql import SqlCustomerSource
 
 Make = Callable[..., SqlCustomerSource]
@@ -216,8 +226,7 @@ async def test_the_pipeline_writes_the_sql_fields_with_their_provenance(
     async with await Enricher.start(settings) as enricher:
         outcome = await enricher.process(event)
 
-    assert outcome.status is Status.ENRICHED, outcome.reason
-    assert outcome.provenance["loyaltyTier"] == "sql"
+    assert_enriched(outcome, {"loyaltyTier": "Gold"}, source="sql")
     (written,) = genesys.attributes.values()
     assert written["loyaltyTier"] == "Gold"
     assert written["lifetimeValue"] == "14250.75"
@@ -232,3 +241,35 @@ async def test_the_demo_merges_the_sql_database_with_the_rest_crm() -> None:
     text = out.getvalue()
     assert 'conflict on loyaltyTier: kept rest (rest="Platinum", sql="Gold")' in text
     assert 'crmAccountId   "ACCT-55120"  <- sql' in text
+
+
+class Loyalty(CrmSource):
+    """An async source answering at once, to run beside the SQL source."""
+
+    name = "loyalty"
+
+    async def lookup(self, interaction: Interaction) -> dict[str, str]:
+        return {"loyaltyPoints": "1200"}
+
+
+async def test_a_stuck_database_holds_up_only_the_sql_source(sqlite_url: str) -> None:
+    """The SQL source blocks in threads of its own: while another connection holds the database
+    locked, an async source beside it still answers, and the SQL lookup alone times out."""
+    locker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        outcome = await run_pipeline(
+            make_event(phone="+15550100199"),
+            SqlCustomerSource,
+            Loyalty,
+            config={"sql": {"url": sqlite_url}},
+            mappers=(),
+            source_timeout=0.25,
+        )
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+    assert outcome.status is Status.PARTIAL, outcome.reason
+    assert outcome.fields == {"loyaltyPoints": "1200"}
+    assert source_result(outcome, "sql").status is SourceStatus.TIMED_OUT

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from genesys_enrich import Field, Interaction, Record
-from genesys_enrich.extensions import PluginContext
+from genesys_enrich.app import Enricher
 from genesys_enrich.models import WriteTarget
+from genesys_enrich.plugin import Field, Interaction, PluginContext, Record
+from genesys_enrich.testing import customer_start_event, settings_for
 from genesys_enrich_mapper_fields import SEED_FIELDS, FieldsConfig, FieldsMapper
 
 CONTEXT = PluginContext(http=httpx.AsyncClient(), logger=logging.getLogger("test"))
@@ -143,3 +144,19 @@ def test_rename_onto_another_selected_field_never_drops_a_value() -> None:
     """Renaming a field onto the name of another kept field is an error, not a silent loss."""
     with pytest.raises(ValueError, match="loyaltyTier"):
         apply(select=["loyaltyTier", "segment"], rename={"segment": "loyaltyTier"})
+
+
+async def test_installed_it_shapes_what_the_pipeline_writes(fake_crm: Any) -> None:
+    """Named in [pipeline] mappers, the installed plugin registers the mapper through its hook
+    and only the selected fields, renamed and prefixed, are written, each still credited to its
+    source."""
+    settings = settings_for(
+        crm=fake_crm,
+        plugins={"fields": {"select": ["loyaltyTier"], "rename": {"loyaltyTier": "tier"}}},
+    )
+
+    async with await Enricher.start(settings, dry_run=True) as enricher:
+        outcome = await enricher.process(customer_start_event(external_contact_id="CUST-1001"))
+
+    assert outcome.fields == {"tier": "Platinum"}
+    assert outcome.provenance == {"tier": "rest"}

@@ -32,6 +32,7 @@ from .batch import (
     default_dead_letter_path,
     run_batch,
 )
+from .fakes import add_fakes_command
 from .inputs import Item, Unreadable, count_events, input_reading, missing_inputs, read_events
 from .report import plugins_table
 
@@ -136,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(command=_demo)
 
     add_new_plugin_command(commands)
+    add_fakes_command(commands)
     return parser
 
 

@@ -11,7 +11,7 @@ import importlib.metadata
 import sqlite3
 from pathlib import Path
 
-from genesys_enrich.hookspecs import PROJECT_NAME
+from genesys_enrich.plugin import PROJECT_NAME
 
 DEMO_SQL_CUSTOMERS = [
     # customer_id, external_contact_id, phone, crmAccountId, loyaltyTier, lifetimeValue, channel

@@ -8,7 +8,14 @@ genesys-enrich also installs the pytest fixtures of :mod:`genesys_enrich.testing
 """
 
 from ._server import LoopbackServer, Request, Response
-from .events import customer_start_event, make_event, make_interaction, sample, seed_event
+from .events import (
+    customer_start_event,
+    make_event,
+    make_interaction,
+    sample,
+    seed_event,
+    sqs_record,
+)
 from .fake_crm import DEMO_CUSTOMERS, FakeCrm
 from .fake_genesys import HANG, FakeGenesys, ScaledClock, Write
 from .kit import (
@@ -45,4 +52,5 @@ __all__ = [
     "seed_event",
     "settings_for",
     "source_result",
+    "sqs_record",
 ]

@@ -22,7 +22,7 @@ the outcome or the logs, and a CRM that hangs is cut off at the core's timeout.
 HTTP is driven with respx: every request the source makes is answered by the scenario's response,
 except those matched by the routes you add with ``routes=`` first (an OAuth token endpoint, say).
 Sources that do not talk HTTP (``http=False``, the default for classes not built on
-:class:`~genesys_enrich.rest.RestSource`) get the checks that do not depend on it, and the timeout
+:class:`~genesys_enrich.plugin.RestSource`) get the checks that do not depend on it, and the timeout
 check when you say how to make their backend hang (``hang=``).
 """
 
@@ -43,10 +43,9 @@ import pytest
 import stamina
 from pydantic import BaseModel, SecretStr
 
-from genesys_enrich.extensions import CrmSource
 from genesys_enrich.models import JSONValue, Outcome, SourceStatus, Status
+from genesys_enrich.plugin import CrmSource, RestSource
 from genesys_enrich.plugins import ENTRY_POINT_GROUP, PluginStatus, discover
-from genesys_enrich.rest import RestSource
 
 from .events import make_event
 from .kit import (
@@ -123,7 +122,7 @@ def crm_source_test_class(
         entry_point: the plugin's name under ``[project.entry-points.genesys_enrich]``; when
             given, the suite checks the installed plugin registers ``source`` under it.
         http: whether the source talks HTTP through ``self.context.http``; by default, whether
-            it is a :class:`~genesys_enrich.rest.RestSource`.
+            it is a :class:`~genesys_enrich.plugin.RestSource`.
         routes: adds respx routes for requests other than the lookup (token endpoints); the
             lookup is whichever request no route of yours matches.
         secrets: values that must never appear in an outcome or a log, beyond every

@@ -104,6 +104,22 @@ def customer_start_event(
     }
 
 
+def sqs_record(message_id: str, body: Any) -> dict[str, Any]:
+    """An SQS record as Lambda's event source mapping delivers it; ``body`` is an event (sent as
+    its JSON) or the raw text of the message. Wrap records as ``{"Records": [...]}``."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"handle-{message_id}",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:genesys-events",
+        "awsRegion": "us-east-1",
+    }
+
+
 def make_event(
     *,
     customer_id: str | None = None,

@@ -1,7 +1,10 @@
-"""A fake REST CRM: ``GET /customers/{id}`` with a bearer key, over real HTTP."""
+"""A fake REST CRM: ``GET /customers/{id}`` and ``GET /customers?field=value`` with a bearer key,
+over real HTTP."""
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -31,12 +34,18 @@ DEMO_CUSTOMERS: dict[str, dict[str, Any]] = {
 class FakeCrm(LoopbackServer):
     """Answers ``GET /customers/{id}`` from a dict, 404 for unknown ids, 401 for a wrong key.
 
+    It also searches, as many CRMs do: ``GET /customers?email=pat@example.com`` answers
+    ``{"results": [...]}`` with every customer whose fields equal all the query's values, an empty
+    list when none does.
+
     Args:
         customers: customer id to the JSON object returned for it.
         api_key: the bearer key it requires; ``None`` accepts any request.
         latency: seconds to wait before answering each lookup.
         failing: customer ids answered with 503, as a CRM in trouble would; change
             :attr:`failing` to heal or break it mid-test.
+        rate_limit: lookups allowed in each ``rate_window`` seconds of wall time; beyond it, 429
+            with only ``X-RateLimit-Reset``: the Unix time the window ends, in seconds.
     """
 
     def __init__(
@@ -46,12 +55,19 @@ class FakeCrm(LoopbackServer):
         api_key: str | None = "demo-crm-key",
         latency: float = 0.0,
         failing: Iterable[str] = (),
+        rate_limit: int | None = None,
+        rate_window: float = 60.0,
     ) -> None:
         super().__init__()
         self.customers = {key: dict(value) for key, value in (customers or DEMO_CUSTOMERS).items()}
         self.api_key = api_key
         self.latency = latency
         self.failing = set(failing)
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self._window = threading.Lock()
+        self._window_ends = 0.0
+        self._window_calls = 0
 
     def handle(self, request: Request) -> Response:
         if (
@@ -59,6 +75,10 @@ class FakeCrm(LoopbackServer):
             and request.headers.get("authorization") != f"Bearer {self.api_key}"
         ):
             return Response(401, {"error": "invalid api key"})
+        if limited := self._rate_limited():
+            return limited
+        if request.method == "GET" and request.path == "/customers":
+            return Response(200, {"results": self._search(request.query)})
         prefix = "/customers/"
         segment = request.path.removeprefix(prefix)
         if request.method != "GET" or not request.path.startswith(prefix) or "/" in segment:
@@ -72,3 +92,23 @@ class FakeCrm(LoopbackServer):
         if customer is None:
             return Response(404, {"error": "customer not found"})
         return Response(200, customer)
+
+    def _search(self, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        return [
+            customer
+            for customer in self.customers.values()
+            if all(str(customer.get(field)) in values for field, values in query.items())
+        ]
+
+    def _rate_limited(self) -> Response | None:
+        if self.rate_limit is None:
+            return None
+        now = time.time()
+        with self._window:
+            if now >= self._window_ends:
+                self._window_ends, self._window_calls = now + self.rate_window, 0
+            self._window_calls += 1
+            if self._window_calls <= self.rate_limit:
+                return None
+            reset = math.ceil(self._window_ends)
+        return Response(429, {"error": "rate limit exceeded"}, {"X-RateLimit-Reset": str(reset)})

@@ -9,49 +9,49 @@ see, printing the whole outcome when they fail.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
-from genesys_enrich import hookimpl
 from genesys_enrich.app import Enricher
-from genesys_enrich.extensions import ContextMapper, CrmSource
 from genesys_enrich.models import JSONValue, Outcome, SourceResult, SourceStatus, Status
+from genesys_enrich.plugin import BlockingCrmSource, ContextMapper, CrmSource, hookimpl
 from genesys_enrich.plugins import discover
 
 from .fake_genesys import FakeGenesys
 from .settings import settings_for
 
-Plugin = type[CrmSource] | type[ContextMapper] | object
+Plugin = type[CrmSource] | type[BlockingCrmSource] | type[ContextMapper] | object
 """A source or mapper class, or a plugin module (or object) implementing the hooks."""
 
 
-def as_plugin(*classes: type[CrmSource] | type[ContextMapper]) -> object:
+def as_plugin(*classes: type[CrmSource | BlockingCrmSource | ContextMapper]) -> object:
     """A plugin object whose hooks register ``classes``, as a plugin module's would."""
-    sources = [cls for cls in classes if issubclass(cls, CrmSource)]
+    sources = [cls for cls in classes if issubclass(cls, CrmSource | BlockingCrmSource)]
     mappers = [cls for cls in classes if issubclass(cls, ContextMapper)]
 
     @hookimpl
-    def register_crm_sources() -> list[type[CrmSource]]:
-        return sources
+    def register_crm_sources(register: Callable[..., None]) -> None:
+        register(*sources)
 
     @hookimpl
-    def register_context_mappers() -> list[type[ContextMapper]]:
-        return mappers
+    def register_context_mappers(register: Callable[..., None]) -> None:
+        register(*mappers)
 
     names = ", ".join(cls.__qualname__ for cls in classes)
-    return SimpleNamespace(
-        __name__=f"<plugin of {names}>",
-        register_crm_sources=register_crm_sources,
-        register_context_mappers=register_context_mappers,
-    )
+    plugin = ModuleType(f"<plugin of {names}>")
+    plugin.register_crm_sources = register_crm_sources  # type: ignore[attr-defined]
+    plugin.register_context_mappers = register_context_mappers  # type: ignore[attr-defined]
+    return plugin
 
 
 def named_plugins(plugins: Sequence[Plugin]) -> dict[str, object]:
     """Plugin objects by a unique name, classes wrapped with :func:`as_plugin`."""
     named: dict[str, object] = {}
     for plugin in plugins:
-        if isinstance(plugin, type) and issubclass(plugin, CrmSource | ContextMapper):
+        if isinstance(plugin, type) and issubclass(
+            plugin, CrmSource | BlockingCrmSource | ContextMapper
+        ):
             named[f"{plugin.__module__}.{plugin.__qualname__}"] = as_plugin(plugin)
         else:
             named[getattr(plugin, "__name__", repr(plugin))] = plugin

@@ -28,8 +28,8 @@ import httpx
 import pytest
 import stamina
 
-from genesys_enrich.extensions import CrmSource, PluginContext
 from genesys_enrich.models import Outcome
+from genesys_enrich.plugin import BlockingCrmSource, CrmSource, PluginContext
 
 from .events import make_event as _make_event
 from .fake_crm import FakeCrm
@@ -103,7 +103,7 @@ def run_pipeline(request: pytest.FixtureRequest, no_retry_waits: None) -> Pipeli
     return PipelineRunner(request)
 
 
-_Source = TypeVar("_Source", bound=CrmSource)
+_Source = TypeVar("_Source", bound=CrmSource | BlockingCrmSource)
 _Fixture = TypeVar("_Fixture", bound=Callable[..., Any])
 
 

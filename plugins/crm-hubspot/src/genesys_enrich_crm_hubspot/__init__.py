@@ -1,104 +1,61 @@
 """A CRM source for HubSpot: finds the contact by email or phone with the CRM v3 search API.
 
 ``POST {base_url}/crm/v3/objects/contacts/search`` with a private app's access token as a bearer
-token; the first matching contact's configured properties become the fields (HubSpot's search
-adds ``createdate``, ``lastmodifieddate`` and ``hs_object_id`` to every answer: only those listed
-in ``properties`` are kept). HubSpot's rate limits (429 with
-``Retry-After``) and 5xx are retried by the core's retry policy. Settings live under
+token. No contact is an empty ``results`` list; a 404 means a wrong ``base_url``. When several
+contacts match, the one modified last (``lastmodifieddate``) wins. Only the properties listed in
+``properties`` become fields, under the same names (HubSpot's search adds ``createdate``,
+``lastmodifieddate`` and ``hs_object_id`` to every answer). Rate limits (429 with
+``Retry-After``) and 5xx are retried within the lookup's budget. Settings live under
 ``[plugins.hubspot]``.
 """
 
-from __future__ import annotations
+from typing import Any
 
-from collections.abc import Iterable, Mapping
-from typing import Self
+from pydantic import SecretStr
 
-import httpx
-from pydantic import SecretStr, model_validator
+from genesys_enrich.plugin import Bearer, Lookup, Register, RestSource, RestSourceConfig, hookimpl
 
-from genesys_enrich import CrmSource, JSONValue, SourceError, hookimpl
-from genesys_enrich.rest import Lookup, RestSource, RestSourceConfig
+DEFAULTS = ("hs_object_id", "firstname", "lastname", "email", "phone", "company", "lifecyclestage")
 
-SEARCH_PATH = "/crm/v3/objects/contacts/search"
+
+def _search(key: str) -> Lookup:
+    """Contacts whose property named in ``search_properties[key]`` equals the value."""
+    match = {"propertyName": f"{{search_properties[{key}]}}", "operator": "EQ", "value": "{value}"}
+    body = {"filterGroups": [{"filters": [match]}], "properties": "{properties}", "limit": 10}
+    return Lookup("POST", "/crm/v3/objects/contacts/search", json=body)
+
+
+SEARCHES = {key: _search(key) for key in ("customer_id", "external_contact_id", "phone", "email")}
 
 
 class HubSpotConfig(RestSourceConfig):
     base_url: str = "https://api.hubapi.com"
     access_token: SecretStr
     """A private app's access token with the ``crm.objects.contacts.read`` scope."""
-    properties: tuple[str, ...] = (
-        "hs_object_id",
-        "firstname",
-        "lastname",
-        "email",
-        "phone",
-        "company",
-        "lifecyclestage",
-    )
+    properties: tuple[str, ...] = DEFAULTS
     """The contact properties to return; they become the fields, under the same names."""
     search_properties: dict[str, str] = {"email": "email", "phone": "phone"}
     """Customer key to the contact property that must equal it."""
     lookup_keys: tuple[str, ...] = ("email", "phone")
 
-    @model_validator(mode="after")
-    def _searchable_keys(self) -> Self:
-        missing = [key for key in self.lookup_keys if key not in self.search_properties]
-        if missing:
-            msg = (
-                f"lookup_keys {missing} have no contact property to search; add them to "
-                'search_properties, e.g. search_properties = { phone = "phone" }'
-            )
-            raise ValueError(msg)
-        return self
-
 
 class HubSpotContactSource(RestSource):
-    """Searches contacts for one whose property equals the customer key; keeps the properties
-    the settings ask for."""
+    """Searches contacts for those whose property equals the customer key."""
 
     name = "hubspot"
     Config = HubSpotConfig
     config: HubSpotConfig
+    request = SEARCHES
+    auth = Bearer("{access_token}")
+    records_at, several, newest_by = "results", "newest", "properties.lastmodifieddate"
+    no_match_statuses, misconfigured_statuses = frozenset(), frozenset({400, 401, 403, 404})
+    error_message_at, request_id_header = "message", "X-HubSpot-Correlation-Id"
 
-    def build_request(self, key: str, value: str) -> Lookup:
-        return Lookup(
-            "POST",
-            SEARCH_PATH,
-            json={
-                "filterGroups": [
-                    {
-                        "filters": [
-                            {
-                                "propertyName": self.config.search_properties[key],
-                                "operator": "EQ",
-                                "value": value,
-                            }
-                        ]
-                    }
-                ],
-                "properties": list(self.config.properties),
-                "limit": 1,
-            },
-        )
-
-    async def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.config.access_token.get_secret_value()}"}
-
-    def parse(self, response: httpx.Response) -> Mapping[str, JSONValue] | None:
-        results = self.json_object(response).get("results")
-        if not isinstance(results, list):
-            msg = "answered a search without a 'results' list"
-            raise SourceError(msg, retryable=False)
-        if not results:
-            return None
-        properties = results[0].get("properties") or {}
-        return {
-            name: properties[name]
-            for name in self.config.properties
-            if properties.get(name) is not None
-        }
+    def select(self, record: dict[str, Any]) -> dict[str, Any]:
+        found = record.get("properties") or {}
+        return {name: found[name] for name in self.config.properties if found.get(name) is not None}
 
 
 @hookimpl
-def register_crm_sources() -> Iterable[type[CrmSource]]:
-    return [HubSpotContactSource]
+def register_crm_sources(register: Register) -> None:
+    register(HubSpotContactSource)

@@ -1,18 +1,13 @@
 """A CRM source for REST CRMs that answer ``GET {base_url}/customers/{id}`` with a JSON object.
 
 This is the CRM of the deployment genesys-enrich grew from: a bearer API key, a 3-second timeout,
-404 for an unknown customer. Settings live under ``[plugins.rest]``; ``CRM_API_BASE_URL`` and
-``CRM_API_KEY`` still work.
+404 for an unknown customer. The configured keys are tried in order until one finds the customer.
+Settings live under ``[plugins.rest]``; ``CRM_API_BASE_URL`` and ``CRM_API_KEY`` still work.
 """
-
-from __future__ import annotations
-
-from collections.abc import Iterable
 
 from pydantic import SecretStr
 
-from genesys_enrich import CrmSource, hookimpl
-from genesys_enrich.rest import Lookup, RestSource, RestSourceConfig, path_segment
+from genesys_enrich.plugin import Bearer, Get, Register, RestSource, RestSourceConfig, hookimpl
 
 
 class RestConfig(RestSourceConfig):
@@ -26,17 +21,10 @@ class RestCustomerSource(RestSource):
 
     name = "rest"
     Config = RestConfig
-    config: RestConfig
-
-    def build_request(self, key: str, value: str) -> Lookup:
-        return Lookup("GET", f"/customers/{path_segment(value)}")
-
-    async def auth_headers(self) -> dict[str, str]:
-        if self.config.api_key is None:
-            return {}
-        return {"Authorization": f"Bearer {self.config.api_key.get_secret_value()}"}
+    request = Get("/customers/{value}")
+    auth = Bearer("{api_key}")
 
 
 @hookimpl
-def register_crm_sources() -> Iterable[type[CrmSource]]:
-    return [RestCustomerSource]
+def register_crm_sources(register: Register) -> None:
+    register(RestCustomerSource)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.request import pathname2url
 
@@ -19,17 +19,18 @@ import sqlalchemy as sa
 from pydantic import Field, SecretStr, field_validator
 from sqlalchemy import exc as sa_exc
 
-from genesys_enrich import (
+from genesys_enrich.plugin import (
+    CUSTOMER_KEYS,
+    BlockingCrmSource,
     ConfigError,
-    CrmSource,
     Interaction,
     JSONValue,
     PluginConfig,
     PluginContext,
+    Register,
     SourceError,
     hookimpl,
 )
-from genesys_enrich.models import CUSTOMER_KEYS
 
 DEFAULT_QUERIES = {
     "customer_id": "SELECT * FROM customers WHERE customer_id = :customer_id",
@@ -89,7 +90,7 @@ class SqlConfig(PluginConfig):
         return queries
 
 
-class SqlCustomerSource(CrmSource):
+class SqlCustomerSource(BlockingCrmSource):
     """Looks the customer up with the configured queries over a pool of connections.
 
     ``lookup`` is a plain function: the core runs it in a worker thread, so the blocking driver
@@ -216,5 +217,5 @@ def _reason(error: sa_exc.SQLAlchemyError) -> str:
 
 
 @hookimpl
-def register_crm_sources() -> Iterable[type[CrmSource]]:
-    return [SqlCustomerSource]
+def register_crm_sources(register: Register) -> None:
+    register(SqlCustomerSource)

@@ -10,7 +10,14 @@ from collections.abc import Iterable
 
 from pydantic import model_validator
 
-from genesys_enrich import ContextMapper, Interaction, PluginConfig, Record, hookimpl
+from genesys_enrich.plugin import (
+    ContextMapper,
+    Interaction,
+    PluginConfig,
+    Record,
+    Register,
+    hookimpl,
+)
 
 SEED_FIELDS = ("crmAccountId", "lifetimeValue", "loyaltyTier", "lastPurchaseDate")
 
@@ -61,5 +68,5 @@ def _clash(rename: dict[str, str], names: Iterable[str]) -> str | None:
 
 
 @hookimpl
-def register_context_mappers() -> Iterable[type[ContextMapper]]:
-    return [FieldsMapper]
+def register_context_mappers(register: Register) -> None:
+    register(FieldsMapper)
