@@ -1,28 +1,53 @@
 """What a Lambda cold start pays for imports, side by side with bare Python and httpx alone.
 
 Each row starts a fresh interpreter (with .pyc files already compiled) that imports one thing, ten
-times, and reports the median wall time and its ratio to importing httpx alone.
+times, and reports the median CPU time (user + system) of that process, its ratio to importing httpx
+alone, and the median wall time. CPU time is what a cold start spends; other load on a shared
+machine stretches wall time far more than it. The rows take turns, run after run, so a machine that
+slows down part way slows every row alike.
 
     python3 -m uv run python benchmarks/cold_start.py [--runs 10]
+
+The rows for what the handler does not use (Powertools for AWS Lambda, boto3) appear when they are
+installed; to weigh them, add them for one run:
+
+    python3 -m uv run --with aws-lambda-powertools --with boto3 python benchmarks/cold_start.py
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import resource
 import statistics
 import subprocess
 import sys
 import time
 
+HANDLER = "import genesys_enrich.hosts.aws_lambda"
 CASES = {
     "python (nothing imported)": "pass",
     "import httpx": "import httpx",
     "import pydantic_settings": "import pydantic_settings",
-    "import the Lambda handler": "import genesys_enrich.hosts.aws_lambda",
+    "import the Lambda handler": HANDLER,
     "handler + enabled plugins loaded": (
-        "import genesys_enrich.hosts.aws_lambda;"
-        "from genesys_enrich.plugins import discover;"
-        "discover(['rest', 'fields'])"
+        f"{HANDLER};from genesys_enrich.plugins import discover;discover(['rest', 'fields'])"
+    ),
+}
+OPTIONAL = {
+    "handler + Powertools Metrics": (
+        "aws_lambda_powertools",
+        f"{HANDLER};from aws_lambda_powertools import Metrics",
+    ),
+    "handler + Powertools Metrics, Logger, batch": (
+        "aws_lambda_powertools",
+        f"{HANDLER};from aws_lambda_powertools import Logger, Metrics;"
+        "from aws_lambda_powertools.utilities.batch import BatchProcessor",
+    ),
+    "handler + boto3": ("boto3", f"{HANDLER};import boto3"),
+    "handler + boto3 Secrets Manager client": (
+        "boto3",
+        f"{HANDLER};import boto3;boto3.client('secretsmanager', region_name='eu-west-1')",
     ),
     "handler + in-process duplicate check": (
         "import genesys_enrich.hosts.aws_lambda;"
@@ -40,26 +65,38 @@ CASES = {
 }
 
 
-def median_ms(code: str, runs: int) -> float:
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - our interpreter
-        timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
+def run_once(code: str) -> tuple[float, float]:
+    """CPU and wall milliseconds of one fresh interpreter running ``code``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - our interpreter
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu * 1000, wall * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    for code in CASES.values():  # compile and cache .pyc files first
-        subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603
-    results = {name: median_ms(code, args.runs) for name, code in CASES.items()}
-    baseline = results["import httpx"]
-    print(f"{'':<36} {'median ms':>10} {'/ httpx':>8}")
-    for name, ms in results.items():
-        print(f"{name:<36} {ms:>10.1f} {ms / baseline:>8.2f}")
+    cases = dict(CASES)
+    for name, (module, code) in OPTIONAL.items():
+        if importlib.util.find_spec(module) is not None:
+            cases[name] = code
+    for code in cases.values():  # compile and cache .pyc files first
+        run_once(code)
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    for _ in range(args.runs):
+        for name, code in cases.items():
+            timings[name].append(run_once(code))
+    cpu = {name: statistics.median(c for c, _ in runs) for name, runs in timings.items()}
+    wall = {name: statistics.median(w for _, w in runs) for name, runs in timings.items()}
+    baseline = cpu["import httpx"]
+    width = max(map(len, cases))
+    print(f"{'':<{width}} {'CPU ms':>8} {'/ httpx':>8} {'wall ms':>8}")
+    for name in cases:
+        print(f"{name:<{width}} {cpu[name]:>8.1f} {cpu[name] / baseline:>8.2f} {wall[name]:>8.1f}")
 
 
 if __name__ == "__main__":

@@ -249,10 +249,11 @@ class LambdaEnvironment:
         self.process = process
         self.api = api
         self.log = log
+        self.last_request_id: str | None = None
 
     def invoke(self, event: Any) -> Answer:
         """Invoke the function as Lambda does and return what the runtime answered."""
-        request_id = self.api.queue(event)
+        request_id = self.last_request_id = self.api.queue(event)
         for _ in range(600):  # a minute of 0.1 s looks; the answer usually comes in the first
             if (answer := self.api.answer(request_id, timeout=0.1)) is not None:
                 return answer
@@ -424,6 +425,29 @@ def test_a_retryable_failure_reaches_the_runtime_as_an_error(
     assert lambda_environment.api.init_errors == []
     conversation = event["detail"]["eventBody"]["conversationId"]
     assert not [key for key in genesys.attributes if key[0] == conversation]
+
+
+def test_the_outcome_line_and_the_metrics_reach_the_runtimes_log(
+    lambda_environment: LambdaEnvironment,
+) -> None:
+    """Under the real runtime client (log format Text), the outcome record goes through the
+    runtime's own log handler as one JSON line with the invocation's request id, and the
+    invocation's EMF documents follow on stdout."""
+    event = customer_start_event(external_contact_id="uwu")
+    assert lambda_environment.invoke(event).kind == "response"
+    lines = [
+        json.loads(line)
+        for line in lambda_environment.log.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    [outcome] = [line for line in lines if line.get("event_id") == event["id"]]
+    assert outcome["logger"] == "genesys_enrich.outcome"
+    assert outcome["requestId"] == lambda_environment.last_request_id
+    assert (outcome["status"], outcome["sources"]["rest"]["status"]) == ("enriched", "found")
+    after = lines[lines.index(outcome) + 1 :]
+    service = next(line for line in after if "_aws" in line and "Source" not in line)
+    assert service["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "GenesysEnrich"
+    assert (service["Events"], service["EventsEnriched"]) == (1, 1)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from ._sources import AnySource, ContextMapper, PluginContext
+from .aws_secrets import resolve_references
 from .errors import ConfigError
 from .genesys.auth import TokenProvider
 from .genesys.client import GenesysClient, WriteLimits
@@ -96,12 +97,15 @@ class Enricher:
         )
         context = PluginContext(http=client, logger=logger)
         try:
+            # Secrets named by ARN are read now, once for the life of the process.
+            settings = await resolve_references(settings, client, genesys=not dry_run)
             sources = registry.build_sources(settings, context)
             mappers = registry.build_mappers(settings, context)
         except Exception:
             if http is None:
                 await client.aclose()
             raise
+        credentials = credentials and _credentials(settings.genesys)
         genesys = credentials and _genesys_client(client, genesys_settings, credentials, clock)
         return cls(settings, client, registry, sources, mappers, genesys, owns_http=http is None)
 

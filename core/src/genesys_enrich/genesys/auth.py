@@ -5,9 +5,11 @@
 before its ``expires_in`` runs out; concurrent callers on a cold (or expired) cache share one
 request, and share its failure too. A rejection of the credentials is remembered for
 :data:`REJECTION_MEMORY` seconds, during which callers fail at once with its message instead of
-asking again. A token Genesys rejects on a write (401) is dropped so the next caller fetches a new
-one. Token requests go through the same :class:`~.transport.Transport` as writes:
-rate limited, 429/5xx/transport errors retried, bound by the caller's deadline.
+asking again; before that, a client secret read from AWS Secrets Manager or SSM is read again, and
+if it was rotated the token is asked for once more with the new one. A token Genesys rejects on a
+write (401) is dropped so the next caller fetches a new one. Token requests go through the same
+:class:`~.transport.Transport` as writes: rate limited, 429/5xx/transport errors retried, bound by
+the caller's deadline.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
+from genesys_enrich import telemetry
+from genesys_enrich.aws_secrets import refresh
 from genesys_enrich.errors import GenesysError
 
 from .errors import error_from_response
@@ -118,19 +122,24 @@ class TokenProvider:
         if self._token is not None and self._token.value.get_secret_value() == rejected:
             self._token = None
 
-    async def _fetch(self, deadline: float | None) -> _Token:
+    async def _fetch(self, deadline: float | None, *, refreshed: bool = False) -> _Token:
         self.fetch_count += 1
+        telemetry.count_token_request()
+        secret = self._client_secret.get_secret_value()
         response = await self._transport.send(
             "POST",
             self._url,
             doing="fetching a token",
             deadline=deadline,
             data={"grant_type": "client_credentials"},
-            auth=httpx.BasicAuth(self._client_id, self._client_secret.get_secret_value()),
+            auth=httpx.BasicAuth(self._client_id, secret),
             headers={"Accept": "application/json"},
         )
         if response.status_code != httpx.codes.OK:
             error, rejected = self._token_error(response)
+            if rejected and not refreshed and await refresh(self._client_secret, rejected=secret):
+                # The secret kept in AWS was rotated since it was read: ask again with the new one.
+                return await self._fetch(deadline, refreshed=True)
             if rejected:
                 self._rejected = (self._clock() + self._rejection_memory, error)
             raise error

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from genesys_enrich import telemetry
 from genesys_enrich.errors import GenesysError, InteractionNotFound
 from genesys_enrich.models import Interaction, JSONValue, WriteRequest, WriteTarget
 
@@ -145,12 +146,7 @@ class GenesysClient:
         doing = f"to {request.method} {request.path}"
         own = self._clock() + self.timeout
         deadline = own if deadline is None else min(deadline, own)
-        try:
-            async with asyncio.timeout(deadline - self._clock()):
-                response = await self._send(request, doing, deadline)
-        except TimeoutError:
-            msg = f"no time left before the deadline {doing}"
-            raise GenesysError(msg, retryable=True) from None
+        response = await self._send_in_time(request, doing, deadline)
         if response.is_success:
             return request
         error = error_from_response(response, doing, client_id=self._client_id)
@@ -186,6 +182,28 @@ class GenesysClient:
                 "asyncio.Runner for the whole process rather than asyncio.run per invocation)"
             )
             raise RuntimeError(msg)
+
+    async def _send_in_time(
+        self, request: WriteRequest, doing: str, deadline: float
+    ) -> httpx.Response:
+        """:meth:`_send`, cut short at the deadline; its duration and Genesys' correlation id go
+        to the event's trace, whether it was written or not."""
+        started = self._clock()
+        correlation_id = None
+        try:
+            async with asyncio.timeout(deadline - started):
+                response = await self._send(request, doing, deadline)
+        except TimeoutError:
+            msg = f"no time left before the deadline {doing}"
+            raise GenesysError(msg, retryable=True) from None
+        except GenesysError as error:
+            correlation_id = error.correlation_id
+            raise
+        else:
+            correlation_id = response.headers.get("ININ-Correlation-Id")
+        finally:
+            telemetry.record_write((self._clock() - started) * 1000, correlation_id)
+        return response
 
     async def _send(self, request: WriteRequest, doing: str, deadline: float) -> httpx.Response:
         token = await self.tokens.token(deadline=deadline)

@@ -81,16 +81,20 @@ class RateLimiter:
     def __repr__(self) -> str:
         return f"RateLimiter(per_minute={self.per_minute}, burst={self.burst})"
 
-    async def acquire(self, *, within: float | None = None) -> None:
+    async def acquire(self, *, within: float | None = None) -> float:
         """Wait until one more request may be sent, then count it.
 
         Args:
             within: the seconds the caller has left; a wait that would end later is not begun.
 
+        Returns:
+            The seconds this caller waited (0 when a request could go at once).
+
         Raises:
             NoTimeToWait: the wait would outlast ``within``; nothing was counted.
         """
         limit = None if within is None else self._clock.now() + within
+        waited = 0.0
         while True:
             now = self._clock.now()
             self._refill(now)
@@ -105,19 +109,21 @@ class RateLimiter:
                 # instead of all waking at the same instant.
                 self._tokens -= 1
                 if self._tokens >= 0:
-                    return
+                    return waited
                 wait = -self._tokens / self._rate
                 self.waited += wait
+                waited += wait
                 try:
                     await self._clock.sleep(wait)
                 except BaseException:
                     self._tokens += 1  # cancelled before sending: the slot is someone else's
                     raise
                 if self._clock.now() >= self._paused_until:
-                    return
+                    return waited
                 self._tokens += 1  # a 429 arrived while we slept: give the token back, queue again
                 continue
             self.waited += wait
+            waited += wait
             await self._clock.sleep(wait)
 
     def pause(self, seconds: float) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from genesys_enrich import telemetry
 from genesys_enrich.errors import GenesysError
 from genesys_enrich.retry import (
     TRANSIENT_ERRORS,
@@ -103,12 +104,16 @@ class Transport:
         try:
             async for attempt in retrying:
                 with attempt:
-                    await self.limiter.acquire(within=self._seconds_left(deadline))
+                    if attempt.num > 1:
+                        telemetry.count_retry()
+                    waited = await self.limiter.acquire(within=self._seconds_left(deadline))
+                    telemetry.record_limiter_wait(waited)
                     left = self._seconds_left(deadline)
                     response = await self.http.request(
                         method, url, timeout=self.timeouts.within(left), **kwargs
                     )
                     if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+                        telemetry.count_throttled()
                         self.limiter.pause(self.policy.retry_after(response))
                     return raise_for_retry(response)
         except (_OutOfTime, NoTimeToWait) as stopped:

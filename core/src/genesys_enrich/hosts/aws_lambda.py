@@ -31,21 +31,26 @@ starts pay only for what the handler uses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
 import json
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import Any, TypeVar
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.duplicates import DuplicateGuard, duplicate_guard, process_once
 from genesys_enrich.freshness import stale_outcome
-from genesys_enrich.logs import configure, log_outcome
+from genesys_enrich.logs import configure_for_lambda, log_outcome
+from genesys_enrich.metrics import InvocationMetrics, MetricsSettings
 from genesys_enrich.models import FailureKind, Outcome, Status
 from genesys_enrich.settings import load_settings
+from genesys_enrich.telemetry import EventTrace, Invocation, invoking, tracing
 
 logger = logging.getLogger("genesys_enrich.lambda")
+_T = TypeVar("_T")
 
 
 class RetryableFailure(Exception):
@@ -66,27 +71,66 @@ class _Process:
         self.guard: DuplicateGuard | None = None
         self.wall_clock: Callable[[], float] = time.time
         """Epoch seconds, to judge an event's age (tests pin it)."""
+        self.invocations = 0
+        self.metrics_settings: MetricsSettings | None = None
+        self.metrics: InvocationMetrics | None = None
 
     def enricher_for_this_process(self) -> Enricher:
         if self.enricher is None:
-            configure(json_lines=True, level=os.environ.get("GENESYS_ENRICH_LOG_LEVEL", "INFO"))
+            configure_for_lambda()
             settings = load_settings()
             self.guard = self.guard or duplicate_guard(settings.intake)
-            self.enricher = self.runner.run(Enricher.start(settings))
+            self.enricher = self.run(Enricher.start(settings))
         return self.enricher
 
-    async def process(self, event: Any, deadline: float | None, lease: float | None) -> Outcome:
+    @contextlib.contextmanager
+    def invocation(self, context: Any) -> Iterator[None]:
+        """One invocation: its request id on every log line, its metrics printed when it ends,
+        however it ends."""
+        cold = self.invocations == 0
+        self.invocations += 1
+        self.metrics_settings = self.metrics_settings or MetricsSettings.from_environment()
+        if self.metrics_settings.enabled:
+            self.metrics = InvocationMetrics(self.metrics_settings, cold_start=cold)
+        try:
+            with invoking(Invocation(getattr(context, "aws_request_id", None), cold_start=cold)):
+                yield
+        finally:
+            metrics, self.metrics = self.metrics, None
+            if metrics is not None:
+                metrics.emit()
+
+    def run(self, work: Coroutine[Any, Any, _T]) -> _T:
+        """Run on the process's loop in the invocation's context (the loop's own would keep the
+        first invocation's request id)."""
+        return self.runner.run(work, context=contextvars.copy_context())
+
+    async def process(
+        self,
+        event: Any,
+        deadline: float | None,
+        lease: float | None,
+        sqs_message_id: str | None = None,
+    ) -> Outcome:
         # Both are built by enricher_for_this_process(), which the handler calls first.
         assert self.enricher is not None
         assert self.guard is not None
         max_age = self.enricher.settings.intake.max_event_age_seconds
-        outcome = stale_outcome(event, max_age=max_age, now=self.wall_clock())
-        if outcome is None:
-            outcome = await process_once(
-                self.enricher.process, event, self.guard, deadline=deadline, lease=lease
-            )
-        log_outcome(outcome, event=event)
+        with tracing(EventTrace(sqs_message_id=sqs_message_id)) as trace:
+            outcome = stale_outcome(event, max_age=max_age, now=self.wall_clock())
+            if outcome is None:
+                outcome = await process_once(
+                    self.enricher.process, event, self.guard, deadline=deadline, lease=lease
+                )
+        self.record(outcome, trace, event=event)
         return outcome
+
+    def record(self, outcome: Outcome, trace: EventTrace, **dropped: Any) -> None:
+        """The event's one log line (with the event itself when it is dropped for good: pass it
+        as ``event=`` or ``text=``), and its share of the invocation's metrics."""
+        log_outcome(outcome, trace, **dropped)
+        if self.metrics is not None:
+            self.metrics.add(outcome, trace)
 
     def close(self) -> None:
         """Release the clients and the loop (Lambda never does; tests and embedders do)."""
@@ -99,6 +143,17 @@ class _Process:
 _process = _Process()
 
 
+def _invocation(
+    handle: Callable[[Any, Any], dict[str, Any]],
+) -> Callable[[Any, Any], dict[str, Any]]:
+    @functools.wraps(handle)
+    def observed(event: Any, context: Any) -> dict[str, Any]:
+        with _process.invocation(context):
+            return handle(event, context)
+
+    return observed
+
+
 def use_duplicate_guard(guard: DuplicateGuard) -> None:
     """Check duplicates with ``guard`` instead of the one ``[intake]`` settings choose (in process,
     or ``duplicate_table`` in DynamoDB), e.g. another shared store. Call it at import time of your
@@ -106,6 +161,7 @@ def use_duplicate_guard(guard: DuplicateGuard) -> None:
     _process.guard = guard
 
 
+@_invocation
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Enrich a direct EventBridge event or an SQS batch of them.
 
@@ -118,8 +174,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deadline = None if lease is None else time.monotonic() + lease - margin
     if is_sqs_batch(event):
         concurrency = enricher.settings.pipeline.concurrency
-        return _process.runner.run(_sqs_batch(event["Records"], deadline, lease, concurrency))
-    outcome = _process.runner.run(_process.process(event, deadline, lease))
+        return _process.run(_sqs_batch(event["Records"], deadline, lease, concurrency))
+    outcome = _process.run(_process.process(event, deadline, lease))
     if outcome.failure is FailureKind.MISCONFIGURED:
         raise MisconfiguredFailure(outcome.reason)
     if outcome.keep:
@@ -153,11 +209,12 @@ async def _sqs_batch(
                 event = json.loads(body or "")
             except (TypeError, ValueError, RecursionError) as error:  # bad text, too deep
                 reason = f"SQS message {record.get('messageId')} body is not JSON: {error!s:.120}"
+                trace = EventTrace(sqs_message_id=record.get("messageId"))
                 failed = Outcome(Status.FAILED, f"bad event: {reason}")
-                log_outcome(failed, text=body if isinstance(body, str) else repr(body))
+                _process.record(failed, trace, text=body if isinstance(body, str) else repr(body))
                 return False
             try:
-                outcome = await _process.process(event, deadline, lease)
+                outcome = await _process.process(event, deadline, lease, record.get("messageId"))
             except Exception:  # a bug of ours: keep the message for another try
                 logger.exception("SQS message %s could not be processed", record.get("messageId"))
                 return True

@@ -52,6 +52,8 @@ class BatchOptions:
     """The summary as one JSON object on stdout instead of a table."""
     show_each: bool = False
     """Print each event's outcome block (always on for a dry run, unless quiet or json)."""
+    log_outcomes: bool = False
+    """Log each outcome as a record of ``genesys_enrich.outcome`` (``--log-format json``)."""
 
 
 async def run_batch(
@@ -89,7 +91,9 @@ async def run_batch(
         async with await Enricher.start(settings, dry_run=options.dry_run) as enricher:
             # Only once start-up succeeded: opening truncates what an earlier run wrote there.
             output = files.enter_context(_open_output(options.output)) if options.output else None
-            runner = EventRunner(enricher, concurrency=options.concurrency)
+            runner = EventRunner(
+                enricher, concurrency=options.concurrency, log_outcomes=options.log_outcomes
+            )
             # Closed before the enricher, so no event in flight outlives its clients.
             with _interrupts(runner, progress, err):
                 async with contextlib.aclosing(runner.run(items)) as outcomes:

@@ -44,7 +44,9 @@ from .report import plugins_table
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    configure(json_lines=False, level="DEBUG" if args.verbose else "WARNING")
+    json_logs = getattr(args, "log_format", "text") == "json"
+    quiet = "INFO" if json_logs else "WARNING"  # JSON logs include the outcome lines, at INFO
+    configure(json_lines=json_logs, level="DEBUG" if args.verbose else quiet)
     try:
         with _retry_logs(shown=args.verbose):
             settings = load_settings(args.settings) if args.needs_settings else None
@@ -150,6 +152,11 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
         "--quiet",
         action="store_true",
         help="no progress, no per-event output: only the summary",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="json: logs as JSON lines on stderr, with one line per event's outcome, as in Lambda",
     )
 
 
@@ -285,6 +292,7 @@ def _options(args: argparse.Namespace, settings: Settings, output: Path | None) 
         quiet=args.quiet,
         json=args.json,
         show_each=args.verbose,
+        log_outcomes=getattr(args, "log_format", None) == "json",
     )
 
 

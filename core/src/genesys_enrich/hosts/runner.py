@@ -9,7 +9,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.events import event_id_of
+from genesys_enrich.logs import log_outcome
 from genesys_enrich.models import Outcome, Status
+from genesys_enrich.telemetry import EventTrace, tracing
 
 from .inputs import Item, Unreadable
 
@@ -23,11 +25,15 @@ class EventRunner:
     (the second) cancels those in flight too: each still gets an outcome, a retryable failure,
     so it reaches the dead-letter file. Either way the events not yet taken stay in the iterator
     given to :meth:`run`, for the caller to count or keep.
+
+    With ``log_outcomes``, each outcome is also logged (:func:`~genesys_enrich.logs.log_outcome`)
+    with what its Genesys write did.
     """
 
-    def __init__(self, enricher: Enricher, *, concurrency: int) -> None:
+    def __init__(self, enricher: Enricher, *, concurrency: int, log_outcomes: bool = False) -> None:
         self.enricher = enricher
         self.concurrency = max(1, concurrency)
+        self.log_outcomes = log_outcomes
         self.stopped = False
         self._in_flight: deque[tuple[Item | Unreadable, asyncio.Task[Outcome]]] = deque()
 
@@ -84,16 +90,25 @@ class EventRunner:
         await asyncio.wait([task])
         self._in_flight.popleft()
         # A task cancelled before its first step never ran _process, so never made its outcome.
-        return item, _interrupted(item) if task.cancelled() else task.result()
+        if task.cancelled():
+            return item, self._logged(_interrupted(item), EventTrace())
+        return item, task.result()
 
     async def _process(self, item: Item | Unreadable) -> Outcome:
         if isinstance(item, Unreadable):
-            return Outcome(Status.FAILED, f"bad input: {item.reason}")
-        try:
-            return await self.enricher.process(item.event)
-        except asyncio.CancelledError:
-            # Only abandon() cancels these tasks; the event must still end in an outcome.
-            return _interrupted(item)
+            return self._logged(Outcome(Status.FAILED, f"bad input: {item.reason}"), EventTrace())
+        with tracing() as trace:
+            try:
+                outcome = await self.enricher.process(item.event)
+            except asyncio.CancelledError:
+                # Only abandon() cancels these tasks; the event must still end in an outcome.
+                outcome = _interrupted(item)
+        return self._logged(outcome, trace)
+
+    def _logged(self, outcome: Outcome, trace: EventTrace) -> Outcome:
+        if self.log_outcomes:
+            log_outcome(outcome, trace)
+        return outcome
 
 
 def _interrupted(item: Item | Unreadable) -> Outcome:

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
@@ -205,6 +205,9 @@ class FakeGenesys(LoopbackServer):
     def handle(self, request: Request) -> Response:
         arrived = self._clock()
         response = self._answer(request)
+        if "ININ-Correlation-Id" not in response.headers:  # Genesys sends one on every answer
+            headers = {"ININ-Correlation-Id": str(uuid.uuid4()), **response.headers}
+            response = replace(response, headers=headers)
         with self._state:
             self.statuses[response.status] += 1
             self.answered.append((arrived, response.status))
