@@ -40,12 +40,12 @@ class CandidCrm(FakeCrm):
 
     def __init__(self, statuses: dict[str, int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.statuses = statuses
+        self.refusals = statuses
         self._closing = threading.Event()
 
     def handle(self, request: Request) -> Response:
         customer = request.path.removeprefix("/customers/")
-        status = self.statuses.get(customer)
+        status = self.refusals.get(customer)
         if status is None:
             return super().handle(request)
         if status == self.HANG:
