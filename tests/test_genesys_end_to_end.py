@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import stamina
 
-from genesys_enrich import CrmSource, hookimpl
 from genesys_enrich.app import Enricher
 from genesys_enrich.genesys.auth import TokenProvider
 from genesys_enrich.models import Interaction, JSONValue, Outcome, Status
+from genesys_enrich.plugin import CrmSource, Register, hookimpl
 from genesys_enrich.settings import Settings
 from genesys_enrich.testing import (
     HANG,
@@ -41,8 +41,8 @@ class Static(CrmSource):
 
 class StaticPlugin:
     @hookimpl
-    def register_crm_sources(self) -> list[type[CrmSource]]:
-        return [Static]
+    def register_crm_sources(self, register: Register) -> None:
+        register(Static)
 
 
 def static_settings(genesys: FakeGenesys, **genesys_values: Any) -> Settings:

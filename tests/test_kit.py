@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 import stamina
 
-from genesys_enrich import CrmSource, Interaction, SourceError
 from genesys_enrich.events import parse_event
-from genesys_enrich.extensions import PluginConfig
 from genesys_enrich.models import Status
+from genesys_enrich.plugin import CrmSource, Interaction, PluginConfig, SourceError
 from genesys_enrich.testing import (
     FakeGenesys,
     assert_enriched,

@@ -10,7 +10,7 @@ import pytest
 
 SOURCE_TEST = """
 import pytest
-from genesys_enrich import CrmSource, PluginConfig
+from genesys_enrich.plugin import CrmSource, PluginConfig
 from genesys_enrich.testing import make_interaction
 
 
