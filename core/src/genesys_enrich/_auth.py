@@ -219,6 +219,14 @@ class _OAuth2Tokens:
         if response.status_code in RETRYABLE_STATUSES:
             msg = f"the token endpoint answered HTTP {response.status_code}"
             raise SourceError(msg, retryable=True)
+        if response.status_code == httpx.codes.NOT_FOUND:
+            url = self._spec.token_url
+            names = named_fields(url) or (
+                [] if url.startswith(("https:", "http:")) else ["base_url"]
+            )
+            check = f"[plugins.{source}] {' and '.join(names)}" if names else "the token URL"
+            msg = f"the token endpoint answered HTTP 404: it is not there; check {check}"
+            raise SourceError(msg, retryable=False, misconfigured=True)
         body = _json_object(response)
         token = body.get("access_token") if response.is_success else None
         if not isinstance(token, str) or not token:

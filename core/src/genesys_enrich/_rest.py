@@ -11,10 +11,13 @@ permanent or misconfigured. Each step is a method to override when a declaration
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
@@ -65,7 +68,8 @@ class Lookup:
 
     Declared on a source as a template: ``{value}`` stands for the customer key's value (in the
     path, encoded as exactly one segment; in the query and body, as is, since httpx and JSON encode
-    them), ``{key}`` for the key's name, and ``{<setting>}`` for a setting of the source
+    them), ``{key}`` for the key's name (in query parameter names and JSON object keys too:
+    ``{"{key}": "{value}"}``), and ``{<setting>}`` for a setting of the source
     (``/services/data/v{api_version}/query``, ``{search_fields[email]}``; never a secret). A JSON
     value that is one setting's placeholder alone (``"properties": "{properties}"``) takes the
     setting's value as it is, a list say. Write a literal brace as ``{{`` or ``}}``.
@@ -79,11 +83,7 @@ class Lookup:
 
     def render(self, key: str, value: str, config: PluginConfig) -> Lookup:
         """This template with its placeholders filled."""
-        settings = {
-            name: list(item) if isinstance(item, tuple) else item
-            for name in type(config).model_fields
-            if not isinstance(item := getattr(config, name), SecretStr)
-        }
+        settings = template_settings(config)
 
         def fill(template: str, encoded: str) -> str:
             return template.format_map({**settings, "key": key, "value": encoded})
@@ -95,17 +95,28 @@ class Lookup:
             if isinstance(node, list):
                 return [fill_json(item) for item in node]
             if isinstance(node, dict):
-                return {name: fill_json(item) for name, item in node.items()}
+                return {fill(name, value): fill_json(item) for name, item in node.items()}
             return node
 
         params = self.params
         return Lookup(
             self.method,
             fill(self.path, path_segment(value)),
-            params=None if params is None else {n: fill(v, value) for n, v in params.items()},
+            params=None
+            if params is None
+            else {fill(name, value): fill(item, value) for name, item in params.items()},
             json=fill_json(self.json),
             headers={name: fill(item, value) for name, item in self.headers.items()},
         )
+
+
+def template_settings(config: PluginConfig) -> dict[str, Any]:
+    """The settings a request template may name: every one that is set, except secrets."""
+    return {
+        name: list(item) if isinstance(item, tuple) else item
+        for name in type(config).model_fields
+        if (item := getattr(config, name)) is not None and not isinstance(item, SecretStr)
+    }
 
 
 def Get(path: str, params: Mapping[str, str] | None = None) -> Lookup:
@@ -182,10 +193,11 @@ class RestSource(CrmSource):
     request_id_header: ClassVar[str | None] = None
     """The header carrying the CRM's request id, quoted in a failure's reason for its support."""
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy(
-        max_retry_after=2.0, wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
+        max_retry_after=math.inf, wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
     )
-    """CRM lookups wait little: an agent is about to pick up. A retry or rate-limit wait that would
-    not end within ``timeout_seconds`` is not made: the lookup fails, retryable, at once."""
+    """CRM lookups wait little: an agent is about to pick up. A wait the CRM asks for is honoured
+    whole when it ends within ``timeout_seconds``; one that would not is not made (never cut
+    short, which would only ask again too early): the lookup fails, retryable, at once."""
 
     def __init__(self, config: PluginConfig, context: PluginContext) -> None:
         super().__init__(config, context)
@@ -200,6 +212,12 @@ class RestSource(CrmSource):
     def _check_requests(self) -> None:
         """Fill each key's template once at start-up, so a setting it needs and lacks is a
         configuration error now, not a failed lookup later."""
+        if self.request is None and type(self).build_request is RestSource.build_request:
+            msg = (
+                f"{type(self).__qualname__} declares no request: set request = Get(...) or "
+                "Post(...), or override build_request"
+            )
+            raise TypeError(msg)
         for key in self.config.lookup_keys:
             template = self.request.get(key) if isinstance(self.request, Mapping) else self.request
             if template is None and isinstance(self.request, Mapping):
@@ -211,11 +229,22 @@ class RestSource(CrmSource):
             try:
                 template and template.render(key, "x", self.config)
             except (KeyError, IndexError, AttributeError, ValueError) as missing:
-                msg = (
-                    f"[plugins.{self.name}] cannot look up by {key!r}: its request needs the "
-                    f"setting {missing}, which is not set"
-                )
-                raise ConfigError(msg) from None
+                raise ConfigError(self._unfillable(key, missing)) from None
+
+    def _unfillable(self, key: str, error: Exception) -> str:
+        """Why the request template for ``key`` cannot be filled from the settings."""
+        where = f"[plugins.{self.name}] cannot look up by {key!r}: its request"
+        if not isinstance(error, KeyError):
+            return f"{where} template is malformed ({type(error).__name__}: {error})"
+        name = str(error.args[0])
+        if name not in type(self.config).model_fields:
+            return f"{where} names {{{name}}}, which is not a setting of {self.name}"
+        if isinstance(getattr(self.config, name), SecretStr):
+            return (
+                f"{where} names {{{name}}}, a secret, which a request template never holds: "
+                "send it with auth = ..."
+            )
+        return f"{where} needs the setting {name}, which is not set"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -333,6 +362,8 @@ class RestSource(CrmSource):
                         if error.retry_after is not None:
                             self._pause(error.retry_after)
                         raise _without(error, hide) from None
+                    except NoMatch as no_match:
+                        raise NoMatch(_blanked(str(no_match), hide)) from None
         except Exception as error:
             if hook.out_of_time is None:  # only a retry cut short has more to say
                 raise
@@ -400,15 +431,17 @@ class RestSource(CrmSource):
 
     def _what_to_check(self, status: int) -> str:
         if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN) and self.auth is not None:
+            templates = [getattr(self.auth, name, None) for name in _attributes(self.auth)]
             names = sorted(
                 {
                     name
-                    for template in vars(self.auth).values()
+                    for template in templates
                     if isinstance(template, str)
                     for name in named_fields(template)
                 }
             )
-            return f"check [plugins.{self.name}] {', '.join(names)} and its permissions"
+            settings = f" {', '.join(names)}" if names else "'s credentials"
+            return f"check [plugins.{self.name}]{settings} and their permissions"
         if status == httpx.codes.NOT_FOUND:
             return f"check [plugins.{self.name}] base_url"
         return f"check [plugins.{self.name}]"
@@ -452,20 +485,45 @@ def _last_line(message: str) -> str:
     return lines[-1] if lines else ""
 
 
+def _attributes(spec: object) -> list[str]:
+    """The attribute names of an auth declaration: a dataclass's fields, slotted or not."""
+    if dataclasses.is_dataclass(spec):
+        return [item.name for item in dataclasses.fields(spec)]
+    return list(getattr(spec, "__dict__", {}))
+
+
 def _sortable(value: Any) -> tuple[int, Any]:
+    """A sort key for ``newest_by``: numbers and ISO 8601 timestamps (any offset; none means
+    UTC) compare as instants, anything else after them as text, a missing value first."""
     if isinstance(value, bool) or value is None:
         return (0, 0)
     if isinstance(value, int | float):
         return (1, value)
-    return (2, str(value))
+    try:
+        instant = datetime.fromisoformat(str(value))
+    except ValueError:
+        return (2, str(value))
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return (1, instant.timestamp())
+
+
+def _blanked(message: str, values: tuple[str, ...]) -> str:
+    """``message`` with the customer's values blanked out, as given and as a URL carries them."""
+    shown = {
+        form
+        for value in values
+        for form in (value, path_segment(value), quote_plus(value))
+        if len(form) >= 3
+    }
+    for form in sorted(shown, key=len, reverse=True):
+        message = message.replace(form, "…")
+    return message
 
 
 def _without(error: SourceError, values: tuple[str, ...]) -> SourceError:
     """The error with the customer's values blanked out of its message."""
-    message = str(error)
-    for value in values:
-        if len(value) >= 3:
-            message = message.replace(value, "…")
+    message = _blanked(str(error), values)
     if message == str(error):
         return error
     return SourceError(
