@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from base64 import b64decode
+from base64 import b64decode, b64encode
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -397,3 +397,35 @@ async def test_no_secret_in_any_message_log_or_repr(
     )
     for secret in (CLIENT_SECRET, "tok-live-8d2f"):
         assert secret not in shown
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [Bearer("{api_key}"), ApiKey("X-Api-Key", "{api_key}"), Basic("{email}", "{api_key}")],
+    ids=["bearer", "api-key", "basic"],
+)
+async def test_a_crm_quoting_the_credentials_back_has_them_blanked(
+    source: SourceOpener, respx_mock: respx.MockRouter, auth: Any
+) -> None:
+    """Some CRMs echo the key they refused ("invalid key k-123"): the reason quotes their
+    message without it, whatever form it was sent in."""
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        sent = "; ".join(
+            f"{name}={request.headers[name]}"
+            for name in ("Authorization", "X-Api-Key")
+            if name in request.headers
+        )
+        return httpx.Response(401, json={"message": f"refused {sent}"})
+
+    respx_mock.get(url__startswith=f"{BASE}/customers/").mock(side_effect=echo)
+    crm = source(declared(auth, error_message_at="message"), base_url=BASE, api_key=API_KEY)
+
+    with pytest.raises(SourceError) as caught:
+        await crm.lookup(customer_id="C-1")
+
+    message = str(caught.value)
+    assert "refused" in message
+    assert API_KEY not in message
+    encoded = b64encode(f"agent@example.com:{API_KEY}".encode()).decode()
+    assert encoded not in message

@@ -361,9 +361,11 @@ class RestSource(CrmSource):
                     except SourceError as error:
                         if error.retry_after is not None:
                             self._pause(error.retry_after)
-                        raise _without(error, hide) from None
+                        secret = (*hide, *self._credentials(response.request))
+                        raise _without(error, secret) from None
                     except NoMatch as no_match:
-                        raise NoMatch(_blanked(str(no_match), hide)) from None
+                        secret = (*hide, *self._credentials(response.request))
+                        raise NoMatch(_blanked(str(no_match), secret)) from None
         except Exception as error:
             if hook.out_of_time is None:  # only a retry cut short has more to say
                 raise
@@ -397,6 +399,20 @@ class RestSource(CrmSource):
         if self.authenticator is not None:
             await self.authenticator.authenticate(prepared)
         return await http.send(prepared)
+
+    def _credentials(self, request: httpx.Request) -> list[str]:
+        """What a CRM quoting the request back could show of our credentials: every secret
+        setting, and what the authenticator put in the request's headers."""
+        found = [
+            value.get_secret_value()
+            for name in type(self.config).model_fields
+            if isinstance(value := getattr(self.config, name), SecretStr)
+        ]
+        for name, value in request.headers.items():
+            if name.lower() in _PLAIN_HEADERS:
+                continue
+            found += [value, *value.split(" ", 1)[1:]]  # "Bearer <token>": the token alone too
+        return [value for value in found if len(value) >= _SHORTEST_CREDENTIAL]
 
     def _pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
@@ -445,6 +461,24 @@ class RestSource(CrmSource):
         if status == httpx.codes.NOT_FOUND:
             return f"check [plugins.{self.name}] base_url"
         return f"check [plugins.{self.name}]"
+
+
+_PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "user-agent",
+    }
+)
+"""Request headers that never carry a credential."""
+
+_SHORTEST_CREDENTIAL = 8
+"""Shorter header values are not blanked out of messages: no key or token is that short, and
+blanking ``json`` would garble the message for nothing."""
 
 
 def path_segment(value: str) -> str:
