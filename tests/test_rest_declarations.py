@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -576,8 +577,14 @@ def test_a_bad_several_declaration_fails_at_class_definition(
 # --- rate limits and retries -------------------------------------------------------------------
 
 
+def instant_in(seconds: float) -> int:
+    """A Unix time at least ``seconds`` away once an answer is parsed: whole seconds, so
+    rounded up, plus one for the time the answer takes."""
+    return math.ceil(time.time() + seconds) + 1
+
+
 def in_seconds(seconds: float) -> str:
-    return email.utils.formatdate(time.time() + seconds, usegmt=True)
+    return email.utils.formatdate(instant_in(seconds), usegmt=True)
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -600,9 +607,9 @@ async def test_a_requested_wait_within_the_budget_is_honoured(
 ) -> None:
     """The source waits as long as it was asked (the fake clock moves by it) and tries again."""
     headers = {
-        name: in_seconds(2)
+        name: in_seconds(1)
         if value == "http-date"
-        else str(int(time.time()) + 3)
+        else str(instant_in(1))
         if value == "unix-time"
         else value
         for name, value in headers.items()
@@ -635,7 +642,7 @@ async def test_a_requested_wait_past_the_budget_fails_retryable_at_once(
     headers = {
         name: in_seconds(30)
         if value == "http-date"
-        else str(int(time.time()) + 30)
+        else str(instant_in(30))
         if value == "unix-time"
         else value
         for name, value in headers.items()
