@@ -4,9 +4,11 @@ checks what each source declares."""
 from __future__ import annotations
 
 import re
+import textwrap
 
 import pytest
 
+from genesys_enrich import plugin
 from genesys_enrich.testing import conformance
 
 
@@ -409,3 +411,19 @@ def test_the_suite_is_small_classes_one_concern_each() -> None:
         tests = [name for name in vars(check) if name.startswith("test_")]
         assert 1 <= len(tests) <= 8, f"{check.__name__} has {len(tests)} checks"
         assert all(re.fullmatch(r"test_[a-z0-9_]+", name) for name in tests)
+
+
+def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
+    """The module docstring's example, on the Loyalty plugin of genesys_enrich.plugin's, is a
+    passing conformance suite with nothing skipped but what Loyalty does not declare."""
+    assert plugin.__doc__ is not None
+    assert conformance.__doc__ is not None
+    loyalty = textwrap.dedent(plugin.__doc__.split("::\n", 1)[1].split("\nEnable it", 1)[0])
+    example = textwrap.dedent(conformance.__doc__.split("::\n", 1)[1].split("\npytest", 1)[0])
+    pytester.makepyfile(test_loyalty=f"{loyalty}\n\n{example}")
+
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-rfs")
+
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes, result.stdout.str()
+    assert outcomes["skipped"] == 2, "\n".join(skip_reasons(result))  # entry point, exclude

@@ -28,9 +28,6 @@ from .errors import ConfigError, NoMatch, SourceError
 from .models import CUSTOMER_KEYS, Interaction, JSONValue
 from .retry import RETRYABLE_STATUSES, RetryPolicy, requested_wait
 
-Record = dict[str, Any]
-"""One record of the CRM's answer, as decoded JSON."""
-
 
 class RestSourceConfig(PluginConfig):
     """Settings every HTTP source has; subclass it to add credentials and options."""
@@ -73,6 +70,13 @@ class Lookup:
     (``/services/data/v{api_version}/query``, ``{search_fields[email]}``; never a secret). A JSON
     value that is one setting's placeholder alone (``"properties": "{properties}"``) takes the
     setting's value as it is, a list say. Write a literal brace as ``{{`` or ``}}``.
+
+    Args:
+        method: ``"GET"``, ``"POST"``...
+        path: appended to ``base_url``.
+        params: the query parameters.
+        json: the JSON body.
+        headers: request headers beyond ``Accept`` and the auth's.
     """
 
     method: str
@@ -151,6 +155,7 @@ class RestSource(CrmSource):
     """
 
     Config: ClassVar[type[PluginConfig]] = RestSourceConfig
+    """:class:`RestSourceConfig`, or a subclass of it adding credentials and options."""
     config: RestSourceConfig
 
     request: ClassVar[Lookup | Mapping[str, Lookup] | None] = None
@@ -290,7 +295,7 @@ class RestSource(CrmSource):
             return None
         return template.render(key, value, self.config)
 
-    def classify(self, response: httpx.Response, key: str) -> list[Record]:
+    def classify(self, response: httpx.Response, key: str) -> list[dict[str, Any]]:
         """The records in the answer to a lookup by ``key``, or the exception that says what the
         answer means.
 
@@ -317,11 +322,11 @@ class RestSource(CrmSource):
             raise SourceError(self.describe(response), retryable=False)
         return self._records(response, key)
 
-    def keep(self, record: Record) -> bool:
+    def keep(self, record: dict[str, Any]) -> bool:
         """Whether a record counts (see :attr:`exclude`)."""
         return not any(at(record, path) in values for path, values in self.exclude.items())
 
-    def select(self, record: Record) -> Mapping[str, JSONValue]:
+    def select(self, record: dict[str, Any]) -> Mapping[str, JSONValue]:
         """The fields to contribute from the chosen record (see :attr:`fields`)."""
         if self.fields is None:
             return record
@@ -344,7 +349,7 @@ class RestSource(CrmSource):
 
     async def _fetch(
         self, request: Lookup, key: str, budget_ends: float, *, hide: tuple[str, str]
-    ) -> list[Record]:
+    ) -> list[dict[str, Any]]:
         left = self._paused_until - self._clock()
         if left > 0:
             msg = f"the CRM asked us to wait another {left:.3g} s (rate limited)"
@@ -417,7 +422,7 @@ class RestSource(CrmSource):
     def _pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    def _records(self, response: httpx.Response, key: str) -> list[Record]:
+    def _records(self, response: httpx.Response, key: str) -> list[dict[str, Any]]:
         body = _json(response)
         where = (
             self.records_at.get(key) if isinstance(self.records_at, Mapping) else self.records_at
@@ -434,7 +439,7 @@ class RestSource(CrmSource):
         )
         raise SourceError(msg, retryable=False)
 
-    def _choose(self, records: list[Record]) -> Record:
+    def _choose(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         kept = [record for record in records if self.keep(record)]
         if not kept:
             raise NoMatch(f"{len(records)} excluded" if records else "")

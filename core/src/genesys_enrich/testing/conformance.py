@@ -8,11 +8,11 @@
         Loyalty,
         config={"base_url": "https://loyalty.example.com", "api_key": "s3cret-key"},
         found={"data": [{"tier": "Gold", "points": 1200}]},
-        expected={"loyaltyTier": "Gold"},
-        entry_point="loyalty",
+        expected={"loyaltyTier": "Gold", "loyaltyPoints": 1200},
     )
 
-pytest collects the returned class. Its checks run the source as the core runs it (one instance,
+pytest collects the returned class (add ``entry_point="loyalty"`` to check the installed plugin
+registers the source too). Its checks run the source as the core runs it (one instance,
 the real pipeline, a dry run) and assert what a user would see. They are grouped by concern, one
 class each: :class:`Naming` (found through its entry point, a valid name), :class:`Answers` (a
 known customer, the no-match answers, several matches, excluded records), :class:`Failures`
