@@ -146,6 +146,7 @@ async def test_a_retry_after_http_date_is_honoured() -> None:
     assert 3.5 < max(clock.slept) <= 5  # an HTTP date has one-second resolution
 
 
+@pytest.mark.slow
 async def test_a_token_revoked_in_the_middle_of_a_500_event_run_loses_nothing() -> None:
     """Tokens revoked after 250 writes: in-flight writes re-authenticate once, all 500 succeed."""
     with FakeGenesys(revoke_after_writes=250) as genesys:
@@ -156,6 +157,7 @@ async def test_a_token_revoked_in_the_middle_of_a_500_event_run_loses_nothing() 
     assert 1 <= genesys.statuses[401] <= 16  # at most the writes in flight at that moment
 
 
+@pytest.mark.slow
 async def test_tokens_that_expire_during_a_run_are_renewed_before_they_lapse() -> None:
     """Tokens are replaced ahead of expiry: three batches, each past the renewal point of the
     token before, cost three token requests and no 401."""
@@ -240,6 +242,7 @@ async def test_a_deadline_too_close_for_the_retry_after_fails_retryable_at_once(
     assert genesys.statuses[429] == 1  # given up on the first answer, not cut off mid-wait
 
 
+@pytest.mark.slow
 async def test_a_1000_event_burst_is_paced_under_the_limit() -> None:
     """1,000 events at once against a 300-a-minute Genesys: the limiter's pacing keeps 429s
     under 2%, and nothing failed.
@@ -261,6 +264,7 @@ async def test_a_1000_event_burst_is_paced_under_the_limit() -> None:
     assert held > 60  # the burst was more than the limit: the limiter, not luck, kept it under
 
 
+@pytest.mark.slow
 async def test_a_429_storm_from_a_tighter_limit_than_configured_loses_no_event() -> None:
     """Genesys allowing less than the configured rate answers many 429s; every event enriches.
 

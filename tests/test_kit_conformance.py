@@ -11,6 +11,8 @@ import pytest
 from genesys_enrich import plugin
 from genesys_enrich.testing import conformance
 
+pytestmark = pytest.mark.slow  # each test runs a whole conformance suite in pytester
+
 
 @pytest.fixture(autouse=True)
 def _pytest_settings(pytester: pytest.Pytester) -> None:

@@ -46,6 +46,7 @@ def test_build_source_works_in_strict_and_auto_mode(pytester: pytest.Pytester, m
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 def test_the_plugin_loads_without_pytest_asyncio(tmp_path: Path) -> None:
     """A suite in an environment without pytest-asyncio still gets the kit's plain fixtures."""
     (tmp_path / "test_plain.py").write_text(
