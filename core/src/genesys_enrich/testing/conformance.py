@@ -77,7 +77,7 @@ from .events import make_event
 from .fake_genesys import ManualClock
 from .kit import as_plugin, assert_enriched, assert_failed, assert_no_match, describe
 from .kit import source_result as result_of
-from .under_test import TOPICS, Bench, SourceUnderTest, clock_follows_retries
+from .under_test import TOPICS, Bench, SourceUnderTest, clock_follows_retries, http_client
 
 try:
     import respx
@@ -294,7 +294,7 @@ class Harness:
         source_timeout: float,
         section: dict[str, Any],
     ) -> _T:
-        async with httpx.AsyncClient() as http:
+        async with http_client() as http:
             bench = Bench(http, clock)
             try:
                 opened = bench.source(self.spec.source, source_timeout=source_timeout, **section)

@@ -88,7 +88,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol, TypeVar, cast
 
-import httpx
 import pytest
 import stamina
 
@@ -101,7 +100,7 @@ from .fake_crm import FakeCrm
 from .fake_genesys import FakeGenesys, ManualClock
 from .kit import Plugin
 from .kit import run_pipeline as _run_pipeline
-from .under_test import Bench, SourceUnderTest, clock_follows_retries
+from .under_test import Bench, SourceUnderTest, clock_follows_retries, http_client
 
 RETRY_ATTEMPTS = 3
 """Attempts stamina makes in testing mode: enough to see a retry recover."""
@@ -215,7 +214,7 @@ def clock() -> Iterator[ManualClock]:
 
 @_async_fixture
 async def _bench(clock: ManualClock) -> AsyncIterator[Bench]:
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         bench = Bench(http, clock)
         try:
             yield bench
