@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -156,6 +156,3 @@ def clock_follows_retries(clock: ManualClock) -> Iterator[None]:
             yield
     finally:
         set_on_retry_hooks(list(hooks))
-
-
-Factory = Callable[..., SourceUnderTest[Any]]
