@@ -133,6 +133,7 @@ def test_bad_setting_exits_2_naming_the_key(
     assert "GENESYS_ENRICH_PIPELINE__SOURCE_TIMEOUT_SECONDS" in err
 
 
+@pytest.mark.slow
 def test_plugins_lists_the_built_ins_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     """`plugins --json` names each plugin, its distribution, version, hooks and status."""
     assert main(["plugins", "--json"]) == 0
@@ -165,6 +166,7 @@ def test_plugins_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
     assert "source:rest" in rest
 
 
+@pytest.mark.slow
 def test_demo_runs_on_a_fresh_checkout() -> None:
     """`genesys-enrich demo` runs every sample, reads the writes back, and exits 0."""
     executable = shutil.which("genesys-enrich", path=str(Path(sys.executable).parent))
@@ -215,6 +217,7 @@ def test_new_plugin_ignores_a_broken_settings_file(
     assert (tmp_path / "out" / "genesys-enrich-crm-acme-crm" / "pyproject.toml").is_file()
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_the_listing_quietly() -> None:
     """Piping the listing into a reader that has gone (`| head`) prints no BrokenPipeError."""
     executable = shutil.which("genesys-enrich", path=str(Path(sys.executable).parent))

@@ -1,18 +1,31 @@
-"""Parsing EventBridge events: the seed's shape, Genesys partner events, and what is refused."""
+"""EventBridge events of every kind: the seed's shape and Genesys' partner events parsed into an
+interaction, the topics handled or skipped, what is refused and why, and the outcome each kind
+ends in through the pipeline."""
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 import pytest
 
+from genesys_enrich.app import Enricher
 from genesys_enrich.errors import EventError
-from genesys_enrich.events import CUSTOMER_START, NotHandled, normalise_phone, parse_event
-from genesys_enrich.models import Interaction, WriteTarget
-from genesys_enrich.testing import customer_start_event, sample, seed_event
+from genesys_enrich.events import (
+    ACD_START,
+    CUSTOMER_START,
+    MAX_EVENT_BYTES,
+    USER_START,
+    NotHandled,
+    normalise_phone,
+    parse_event,
+)
+from genesys_enrich.models import Interaction, Status, WriteTarget
+from genesys_enrich.testing import FakeCrm, customer_start_event, sample, seed_event, settings_for
 
 UPPER_ID = "8F7E6D5C-4B3A-2109-8765-4321FEDCBA09"
-ACD_START = "v2.detail.events.conversation.{id}.acd.start"
+CUSTOMER_END = "v2.detail.events.conversation.{id}.customer.end"
 ATTRIBUTES = "v2.detail.events.conversation.{id}.attributes"
 
 
@@ -193,19 +206,7 @@ def test_event_without_source_is_refused() -> None:
         parse_event(event)
 
 
-def test_other_sources_are_not_handled() -> None:
-    """An event from another source is skipped, naming that source."""
-    event = seed_event()
-    event["source"] = "aws.ec2"
-
-    with pytest.raises(NotHandled, match=r"aws\.ec2"):
-        parse_event(event)
-
-
-def test_audit_topic_is_not_handled_naming_the_topic() -> None:
-    """A Genesys audit event is skipped, and the reason names its topic."""
-    with pytest.raises(NotHandled, match=r"v2\.audits\.entitytype\.\{id\}\.entityid\.\{id\}"):
-        parse_event(sample("audit-user-presence"))
+# --- topics ---------------------------------------------------------------------------------
 
 
 def test_attributes_topic_is_never_handled_even_when_listed() -> None:
@@ -216,16 +217,34 @@ def test_attributes_topic_is_never_handled_even_when_listed() -> None:
         parse_event(event, topics=[CUSTOMER_START, ATTRIBUTES])
 
 
-def test_other_topic_is_handled_when_configured() -> None:
-    """Listing acd.start in ``topics`` makes those events enrichable."""
-    event = customer_start_event(external_contact_id="uwu", topic=ACD_START)
+@pytest.mark.parametrize("topic", [ACD_START, USER_START], ids=["acd.start", "user.start"])
+def test_acd_and_user_start_are_handled_only_when_configured(topic: str) -> None:
+    """acd.start and user.start parse like customer.start once ``topics`` names them."""
+    event = customer_start_event(external_contact_id="uwu", topic=topic)
+    body(event)["queueId"] = "5c3b4a0e-3f5e-4c22-9e0e-2b9fcbd1a6a1"
 
-    with pytest.raises(NotHandled, match=r"acd\.start"):
+    with pytest.raises(NotHandled, match=re.escape(topic)):
         parse_event(event)
-    interaction = parse_event(event, topics=[ACD_START])
+    interaction = parse_event(event, topics=(CUSTOMER_START, ACD_START, USER_START))
 
-    assert interaction.topic == ACD_START
-    assert interaction.external_contact_id == "uwu"
+    assert (interaction.topic, interaction.external_contact_id) == (topic, "uwu")
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (customer_start_event(topic=ACD_START), f"topic {ACD_START} is not handled"),
+        (customer_start_event(topic=CUSTOMER_END), f"topic {CUSTOMER_END} is not handled"),
+        (sample("audit-user-presence"), "topic v2.audits.entitytype.{id}.entityid.{id} is not"),
+        (customer_start_event(topic=ATTRIBUTES), "never handled: our own writes raise it"),
+        ({"source": "aws.events", "detail": {}}, "source 'aws.events' is not Genesys Cloud"),
+    ],
+    ids=["acd-not-configured", "customer-end", "audit", "attributes", "other-source"],
+)
+def test_other_topics_and_sources_are_skipped_naming_them(event: Any, reason: str) -> None:
+    """Topics not in settings, audits and other sources are skipped, naming what they were."""
+    with pytest.raises(NotHandled, match=re.escape(reason)):
+        parse_event(event, topics=(CUSTOMER_START,))
 
 
 def test_customer_start_is_not_handled_when_topics_exclude_it() -> None:
@@ -238,18 +257,24 @@ def test_customer_start_is_not_handled_when_topics_exclude_it() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ani", "phone"),
+    ("address", "phone"),
     [
         ("tel:+15550100199", "+15550100199"),
         ("sip:+15550100199@edge.example.com", "+15550100199"),
+        ("sip:+441632960961@edge.example.com;user=phone", "+441632960961"),
+        ("+49 (30) 901820", "+4930901820"),
+        ("tel:5550100", None),
+        ("anonymous", None),
+        ("sip:anonymous@edge.example.com", None),
     ],
 )
-def test_inbound_phone_comes_from_ani(ani: str, phone: str) -> None:
-    """On an inbound call the caller's ``ani`` becomes the E.164 phone key."""
-    interaction = parse_event(customer_start_event(ani=ani))
+def test_inbound_calls_give_the_caller_number_in_e164(address: str, phone: str | None) -> None:
+    """On an inbound call the caller's ``ani`` becomes the E.164 phone key, ``tel:``/``sip:``
+    stripped; what is not a number is left out rather than looked up."""
+    interaction = parse_event(customer_start_event(ani=address))
 
     assert interaction.phone == phone
-    assert interaction.customer_keys == {"phone": phone}
+    assert interaction.customer_keys == ({"phone": phone} if phone else {})
 
 
 def test_outbound_phone_comes_from_dnis() -> None:
@@ -258,14 +283,6 @@ def test_outbound_phone_comes_from_dnis() -> None:
     body(event)["dnis"] = "tel:+15550100199"
 
     assert parse_event(event).phone == "+15550100199"
-
-
-def test_unparseable_ani_gives_no_phone() -> None:
-    """An ``ani`` that is not an E.164 number is ignored rather than looked up."""
-    interaction = parse_event(customer_start_event(ani="sip:anonymous@edge.example.com"))
-
-    assert interaction.phone is None
-    assert "phone" not in interaction.customer_keys
 
 
 def test_email_comes_from_address_from_on_email_interactions() -> None:
@@ -420,3 +437,68 @@ def test_an_event_nested_deeper_than_any_genesys_event_is_refused() -> None:
     for _ in range(25):
         shallow = [shallow]
     assert parse_event(seed_event() | {"extra": shallow}).interaction_id
+
+
+# --- fields of the wrong type, and size -------------------------------------------------------
+
+
+def _with_body(**changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(sample("customer-start-chat"))
+    event["detail"]["eventBody"].update(changes)
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (_with_body(mediaType=7), "detail.eventBody.mediaType must be a string, got int"),
+        (_with_body(ani=18125841533), "detail.eventBody.ani must be a string, got int"),
+        (
+            _with_body(conversationExternalContactIds="idk"),
+            "conversationExternalContactIds must be a list",
+        ),
+        (_with_body(externalContactId={"id": 1}), "externalContactId must be a string, got dict"),
+        (_with_body(participantId=None), "detail.eventBody.participantId is missing"),
+        ({**sample("customer-start-chat"), "id": 42}, "event.id must be a string, got int"),
+        ({**sample("customer-start-chat"), "detail-type": None}, "no 'detail-type'"),
+    ],
+    ids=["media", "ani", "contact-ids", "contact-id", "participant", "id", "topic"],
+)
+def test_wrong_types_fail_naming_the_field(event: Any, message: str) -> None:
+    """A field of the wrong type is a bad event whose message names the field and the type."""
+    with pytest.raises(EventError, match=re.escape(message)):
+        parse_event(event)
+
+
+def test_an_event_over_256_kb_fails_with_its_size() -> None:
+    """EventBridge caps events at 256 KB, so a larger one is refused, saying how large it is."""
+    event = _with_body(subject="x" * MAX_EVENT_BYTES)
+    with pytest.raises(
+        EventError, match=r"event is 263,\d{3} bytes, over EventBridge.s limit of 262,144"
+    ):
+        parse_event(event)
+
+
+# --- through the pipeline --------------------------------------------------------------------
+
+
+async def test_each_kind_ends_in_the_outcome_a_user_expects(crm: FakeCrm) -> None:
+    """Through the pipeline: handled kinds enrich, others skip, oversized and mistyped ones fail."""
+    settings = settings_for(crm=crm, topics=(CUSTOMER_START, ACD_START))
+    cases = {
+        "customer.start": (sample("customer-start-chat"), Status.ENRICHED),
+        "acd.start": (customer_start_event(external_contact_id="uwu", topic=ACD_START), "enriched"),
+        "user.start": (
+            customer_start_event(external_contact_id="uwu", topic=USER_START),
+            "skipped",
+        ),
+        "audit": (sample("audit-user-presence"), Status.SKIPPED),
+        "attributes": (customer_start_event(topic=ATTRIBUTES), Status.SKIPPED),
+        "oversized": (_with_body(subject="x" * MAX_EVENT_BYTES), Status.FAILED),
+        "mistyped": (_with_body(direction=["INBOUND"]), Status.FAILED),
+    }
+    async with await Enricher.start(settings, dry_run=True) as enricher:
+        statuses = {
+            name: (await enricher.process(event)).status for name, (event, _) in cases.items()
+        }
+    assert statuses == {name: Status(expected) for name, (_, expected) in cases.items()}

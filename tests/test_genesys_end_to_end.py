@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import stamina
 
-from genesys_enrich import CrmSource, hookimpl
 from genesys_enrich.app import Enricher
 from genesys_enrich.genesys.auth import TokenProvider
 from genesys_enrich.models import FailureKind, Interaction, JSONValue, Outcome, Status
+from genesys_enrich.plugin import CrmSource, Register, hookimpl
 from genesys_enrich.settings import Settings
 from genesys_enrich.testing import (
     HANG,
@@ -40,8 +40,8 @@ class Static(CrmSource):
 
 class StaticPlugin:
     @hookimpl
-    def register_crm_sources(self) -> list[type[CrmSource]]:
-        return [Static]
+    def register_crm_sources(self, register: Register) -> None:
+        register(Static)
 
 
 def static_settings(genesys: FakeGenesys, **genesys_values: Any) -> Settings:
@@ -150,6 +150,7 @@ async def test_a_retry_after_http_date_is_honoured() -> None:
     assert 60 < max(clock.slept) <= 120
 
 
+@pytest.mark.slow
 async def test_a_token_revoked_in_the_middle_of_a_500_event_run_loses_nothing() -> None:
     """Tokens revoked after 250 writes: in-flight writes re-authenticate once, all 500 succeed."""
     with FakeGenesys(revoke_after_writes=250) as genesys:
@@ -160,6 +161,7 @@ async def test_a_token_revoked_in_the_middle_of_a_500_event_run_loses_nothing() 
     assert 1 <= genesys.statuses[401] <= 16  # at most the writes in flight at that moment
 
 
+@pytest.mark.slow
 async def test_tokens_that_expire_during_a_run_are_renewed_before_they_lapse() -> None:
     """Tokens are replaced ahead of expiry: three batches, each past the renewal point of the
     token before, cost three token requests and no 401."""
@@ -258,6 +260,7 @@ async def test_a_deadline_too_close_for_the_retry_after_fails_retryable_at_once(
     assert genesys.statuses[429] == 1  # given up on the first answer, not cut off mid-wait
 
 
+@pytest.mark.slow
 async def test_a_1000_event_burst_is_paced_under_the_limit() -> None:
     """1,000 events at once against a 300-a-minute Genesys: the limiter's pacing keeps 429s
     under 2%, and nothing failed.
@@ -280,6 +283,7 @@ async def test_a_1000_event_burst_is_paced_under_the_limit() -> None:
     assert held > 60  # the burst was more than the limit: the limiter, not luck, kept it under
 
 
+@pytest.mark.slow
 async def test_a_429_storm_from_a_tighter_limit_than_configured_loses_no_event() -> None:
     """Genesys allowing less than the configured rate answers many 429s; every event enriches.
 

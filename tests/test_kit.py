@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 import stamina
 
-from genesys_enrich import CrmSource, Interaction, SourceError
 from genesys_enrich.events import parse_event
-from genesys_enrich.extensions import PluginConfig
 from genesys_enrich.models import Status
+from genesys_enrich.plugin import CrmSource, Interaction, PluginConfig, SourceError
 from genesys_enrich.testing import (
     FakeGenesys,
     assert_enriched,
@@ -19,6 +18,7 @@ from genesys_enrich.testing import (
     assert_no_match,
     assert_skipped,
     make_event,
+    make_interaction,
 )
 from genesys_enrich.testing.pytest_plugin import PipelineRunner
 
@@ -102,24 +102,79 @@ def test_run_pipeline_turns_on_retries_without_waits(run_pipeline: PipelineRunne
     assert stamina.is_testing()
 
 
+E164 = "+15550100199"
+KEYS = {"external_contact_id": "ext-1", "phone": E164, "email": "pat@example.com"}
+
+
+@pytest.mark.parametrize("direction", ["INBOUND", "OUTBOUND"])
+@pytest.mark.parametrize(
+    "names",
+    [
+        (),
+        ("external_contact_id",),
+        ("phone",),
+        ("email",),
+        ("external_contact_id", "phone"),
+        ("external_contact_id", "email"),
+        ("phone", "email"),
+        ("external_contact_id", "phone", "email"),
+    ],
+    ids=lambda names: "+".join(names) or "none",
+)
+def test_make_event_carries_every_combination_a_genesys_event_can(
+    names: tuple[str, ...], direction: str
+) -> None:
+    """Any of the contact id, phone and email, on an inbound or outbound conversation, is what
+    the core reads back (the phone from ``ani`` inbound, ``dnis`` outbound)."""
+    keys = {name: KEYS[name] for name in names}
+
+    event = make_event(direction=direction, **keys)
+
+    assert parse_event(event).customer_keys == keys
+    body = event["detail"]["eventBody"]
+    if "phone" in keys:
+        assert body["dnis" if direction == "OUTBOUND" else "ani"] == f"tel:{E164}"
+
+
 @pytest.mark.parametrize(
     ("keys", "expected"),
     [
         ({"customer_id": "CUST-9"}, {"customer_id": "CUST-9"}),
-        ({"phone": "+15550100199"}, {"phone": "+15550100199"}),
         ({"email": "Pat@Example.com"}, {"email": "pat@example.com"}),
-        ({"external_contact_id": "ext-1"}, {"external_contact_id": "ext-1"}),
+        ({"phone": "tel:+1 (555) 010-0199"}, {"phone": E164}),
+        ({"phone": f"sip:{E164}@edge.example.com"}, {"phone": E164}),
         (
-            {"phone": "+15550100199", "email": "a@b.co"},
-            {"phone": "+15550100199", "email": "a@b.co"},
+            {"email": "a@b.co", "media_type": "EMAIL", "phone": E164},
+            {"email": "a@b.co", "phone": E164},
         ),
     ],
+    ids=["seed", "email-lowercased", "tel-uri", "sip-uri", "email-with-ani"],
 )
-def test_make_event_carries_each_customer_key(
+def test_make_event_takes_keys_as_genesys_writes_them(
     keys: dict[str, str], expected: dict[str, str]
 ) -> None:
-    """Every customer key given to make_event is what the core parses from the event."""
+    """Phones as E.164 or as ``tel:``/``sip:`` URIs; the core's normalised form comes back."""
     assert parse_event(make_event(**keys)).customer_keys == expected
+
+
+@pytest.mark.parametrize("shape", ["acd.start", "user.start"])
+def test_make_event_builds_the_other_handled_topics(shape: str) -> None:
+    """``acd.start`` and ``user.start`` carry the same keys, for settings that handle them."""
+    event = make_event(shape=shape, phone=E164)
+
+    assert event["detail-type"].endswith(shape)
+    parsed = parse_event(event, topics=[event["detail-type"]])
+    assert parsed.customer_keys == {"phone": E164}
+
+
+def test_make_event_links_several_external_contacts() -> None:
+    """The conversation's linked contacts may differ from the participant's own, as in
+    Genesys' sample (``uwu`` and ``["idk"]``)."""
+    event = make_event(external_contact_id="uwu", external_contact_ids=["idk", "uwu"])
+
+    parsed = parse_event(event)
+    assert parsed.external_contact_id == "uwu"
+    assert parsed.external_contact_ids == ("idk", "uwu")
 
 
 def test_make_event_picks_the_shape_that_carries_the_keys() -> None:
@@ -132,15 +187,40 @@ def test_make_event_picks_the_shape_that_carries_the_keys() -> None:
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
-        ({"shape": "seed", "phone": "+15550100199"}, "carries only customer_id"),
-        ({"shape": "customer.start", "customer_id": "C"}, "use external_contact_id"),
-        ({"shape": "audit"}, "shape must be"),
+        ({"shape": "seed", "phone": E164}, "seed-shaped event carries only customer_id, not phone"),
+        ({"shape": "seed", "direction": "OUTBOUND"}, "carries only customer_id, not direction"),
+        ({"shape": "customer.start", "customer_id": "C"}, "Genesys' events have no customer_id"),
+        ({"customer_id": "C", "email": "a@b.co"}, "no real event carries customer_id with email"),
+        ({"phone": "555-0100"}, "phone '555-0100' is not a number in E.164"),
+        ({"email": "a@b.co", "media_type": "VOICE"}, "only from an email conversation"),
+        ({"shape": "audit"}, "shape must be one of"),
+    ],
+    ids=[
+        "seed-with-phone",
+        "seed-with-direction",
+        "genesys-with-customer-id",
+        "customer-id-with-email",
+        "phone-not-e164",
+        "email-on-a-call",
+        "unknown-shape",
     ],
 )
-def test_make_event_refuses_keys_the_shape_cannot_carry(keys: dict[str, Any], message: str) -> None:
-    """Asking for an impossible event is a clear error, not a silently different event."""
+def test_make_event_refuses_an_event_the_core_would_not_read_a_key_from(
+    keys: dict[str, Any], message: str
+) -> None:
+    """Asking for an event that cannot carry a key is a clear error, not an event that
+    silently lacks it."""
     with pytest.raises(ValueError, match=message):
         make_event(**keys)
+
+
+def test_make_interaction_takes_any_combination_of_keys() -> None:
+    """Unlike an event, an interaction may hold a customer id with other keys: what a lookup by
+    several keys needs."""
+    interaction = make_interaction(customer_id="C-1", email="pat@example.com", media_type="EMAIL")
+
+    assert interaction.customer_keys == {"customer_id": "C-1", "email": "pat@example.com"}
+    assert interaction.media_type == "EMAIL"
 
 
 def test_assertions_show_the_whole_outcome_when_they_fail(run_pipeline: PipelineRunner) -> None:

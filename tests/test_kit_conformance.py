@@ -1,8 +1,17 @@
-"""The conformance suite catches the mistakes it promises to catch, and passes a good adapter."""
+"""The conformance suite catches the mistakes it promises to catch, passes good adapters, and
+checks what each source declares."""
 
 from __future__ import annotations
 
+import re
+import textwrap
+
 import pytest
+
+from genesys_enrich import plugin
+from genesys_enrich.testing import conformance
+
+pytestmark = pytest.mark.slow  # each test runs a whole conformance suite in pytester
 
 
 @pytest.fixture(autouse=True)
@@ -11,9 +20,11 @@ def _pytest_settings(pytester: pytest.Pytester) -> None:
 
 
 ADAPTERS = '''
-from genesys_enrich import SourceError
-from genesys_enrich.rest import Lookup, RestSource, RestSourceConfig, path_segment
 from pydantic import SecretStr
+
+from genesys_enrich.plugin import (
+    ApiKey, Get, Lookup, RestSource, RestSourceConfig, SourceError,
+)
 
 
 class KeyConfig(RestSourceConfig):
@@ -21,14 +32,34 @@ class KeyConfig(RestSourceConfig):
 
 
 class Members(RestSource):
+    """GET /members/{id} answers the member; 404 is no match."""
+
     name = "members"
     Config = KeyConfig
+    request = Get("/members/{value}")
+    auth = ApiKey("X-Api-Key", "{api_key}")
 
-    def build_request(self, key, value):
-        return Lookup("GET", f"/members/{path_segment(value)}")
 
-    async def auth_headers(self):
-        return {"X-Api-Key": self.config.api_key.get_secret_value()}
+class SearchConfig(KeyConfig):
+    lookup_keys: tuple[str, ...] = ("email", "customer_id")
+
+
+class Search(RestSource):
+    """GET /contacts?email=... answers {"data": [...]}; an empty list is no match, a 404 a
+    wrong base URL; closed contacts do not count, the newest of several wins."""
+
+    name = "search"
+    Config = SearchConfig
+    request = Get("/contacts", {"{key}": "{value}"})
+    auth = ApiKey("X-Api-Key", "{api_key}")
+    records_at = "data"
+    no_match_statuses = frozenset()
+    misconfigured_statuses = frozenset({401, 403, 404})
+    exclude = {"status": {"closed"}}
+    several = "newest"
+    newest_by = "updated"
+    fields = {"tier": "tier"}
+    error_message_at = "error"
 
 
 class Swallowing(Members):
@@ -49,7 +80,11 @@ class Leaky(Members):
             return await super().lookup(interaction)
         except SourceError as error:
             key = self.config.api_key.get_secret_value()
-            raise SourceError(f"{error} with key {key}", retryable=error.retryable) from None
+            raise SourceError(
+                f"{error} with key {key}",
+                retryable=error.retryable,
+                misconfigured=error.misconfigured,
+            ) from None
 
 
 class PlainKeyConfig(RestSourceConfig):
@@ -61,90 +96,177 @@ class PlainKey(Members):
 
     Config = PlainKeyConfig
 
-    async def auth_headers(self):
-        return {"X-Api-Key": self.config.api_key}
+
+class Unencoded(Members):
+    """Builds the path by hand, so a / or ? in an id changes the request."""
+
+    def build_request(self, key, value):
+        return Lookup("GET", f"/members/{value}")
+
+
+class TakesTheFirst(Search):
+    """Declares "none" for several matches but keeps only the first record it is given."""
+
+    several = "none"
+
+    def classify(self, response, key):
+        return super().classify(response, key)[:1]
+
+
+class EmptyIsAnError(Search):
+    """Fails the event when the search finds nobody."""
+
+    def classify(self, response, key):
+        records = super().classify(response, key)
+        if not records:
+            raise SourceError("the CRM returned no contacts", retryable=False)
+        return records
 
 
 CONFIG = {"base_url": "https://members.example.com", "api_key": "k-3f9a7c1e"}
+MEMBER = {"tier": "Gold"}
+CONTACTS = {"data": [{"tier": "Gold", "status": "open", "updated": "2024-05-01T10:00:00Z"}]}
 '''
 
 
-def suite(pytester: pytest.Pytester, adapter: str, **options: str) -> pytest.RunResult:
+def suite(
+    pytester: pytest.Pytester, adapter: str, found: str = "MEMBER", **options: str
+) -> pytest.RunResult:
     extra = "".join(f", {name}={value}" for name, value in options.items())
     pytester.makepyfile(
         adapters=ADAPTERS,
         test_adapter=(
             "from genesys_enrich.testing.conformance import crm_source_test_class\n"
-            f"from adapters import CONFIG, {adapter}\n\n"
-            f"TestIt = crm_source_test_class({adapter}, config=CONFIG, "
-            f'found={{"tier": "Gold"}}, expected={{"tier": "Gold"}}{extra})\n'
+            f"from adapters import CONFIG, CONTACTS, MEMBER, {adapter}\n\n"
+            f"TestIt = crm_source_test_class({adapter}, config=CONFIG, found={found}, "
+            f'expected={{"tier": "Gold"}}{extra})\n'
         ),
     )
     pytester.syspathinsert()
-    return pytester.runpytest("-q", "-p", "no:cacheprovider")
+    return pytester.runpytest("-q", "-p", "no:cacheprovider", "-rfs")
 
 
 def failed_tests(result: pytest.RunResult) -> set[str]:
+    """The failed checks' names, without their parameters."""
     return {
-        line.split("::")[-1].split(" ")[0] for line in result.outlines if line.startswith("FAILED ")
+        line.split("::")[-1].split(" ")[0].split("[")[0]
+        for line in result.outlines
+        if line.startswith("FAILED ")
     }
 
 
-def test_a_good_adapter_passes(pytester: pytest.Pytester) -> None:
-    """A plain RestSource adapter passes every check; the entry-point check skips without one."""
+def skip_reasons(result: pytest.RunResult) -> list[str]:
+    return [line for line in result.outlines if line.startswith("SKIPPED ")]
+
+
+def test_a_path_style_adapter_passes_and_skips_only_what_it_does_not_declare(
+    pytester: pytest.Pytester,
+) -> None:
+    """An adapter answering one record per id: the list checks and the entry point skip,
+    saying why; every other check passes."""
     result = suite(pytester, "Members")
-    result.assert_outcomes(passed=13, skipped=1)
+
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes, result.stdout.str()
+    reasons = "\n".join(skip_reasons(result))
+    assert "no entry_point= given" in reasons
+    assert "answers one record, not a list (no records_at)" in reasons
+    assert "declares no exclude" in reasons
+    assert outcomes["skipped"] == 4, reasons
+    assert outcomes["passed"] >= 30
+
+
+def test_a_search_adapter_is_checked_on_everything_it_declares(pytester: pytest.Pytester) -> None:
+    """A search API's declarations (records_at, no 404, exclusions, newest) are all checked:
+    nothing skips but the entry point."""
+    result = suite(pytester, "Search", found="CONTACTS")
+
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes, result.stdout.str()
+    assert outcomes["skipped"] == 1, "\n".join(skip_reasons(result))
+    result.stdout.fnmatch_lines(["*no entry_point= given*"])
+    collected = pytester.runpytest("-q", "-p", "no:cacheprovider", "--collect-only").stdout.str()
+    assert "test_a_no_match_answer_means_no_match[204]" in collected
+    assert "test_a_no_match_answer_means_no_match[404]" not in collected  # a wrong URL here
+    assert "test_a_misconfigured_status_fails_for_good_saying_what_to_check[404]" in collected
+    assert "test_an_empty_result_list_means_no_match" in collected
 
 
 def test_swallowed_outages_are_caught(pytester: pytest.Pytester) -> None:
-    """An adapter that reports failures as "no match" fails the retry and credential checks."""
+    """An adapter that reports failures as "no match" fails every failure check."""
     result = suite(pytester, "Swallowing")
-    assert failed_tests(result) == {
-        *(
-            f"test_throttling_and_server_errors_are_retryable[{s}]"
-            for s in (429, 500, 502, 503, 504)
-        ),
-        "test_rejected_credentials_fail_for_good_without_leaking_them[401]",
-        "test_rejected_credentials_fail_for_good_without_leaking_them[403]",
+
+    assert failed_tests(result) >= {
+        "test_throttling_and_server_errors_are_retryable",
+        "test_a_misconfigured_status_fails_for_good_saying_what_to_check",
+        "test_an_undeclared_client_error_fails_for_good",
+        "test_a_429_with_a_reset_header_past_the_budget_fails_retryable_at_once",
     }
 
 
 def test_a_leaked_credential_is_caught(pytester: pytest.Pytester) -> None:
-    """An adapter whose error message holds its key fails the leak check, for 401 and 403."""
+    """An adapter whose error message holds its key fails the leak check, and only it."""
     result = suite(pytester, "Leaky")
-    assert failed_tests(result) == {
-        "test_rejected_credentials_fail_for_good_without_leaking_them[401]",
-        "test_rejected_credentials_fail_for_good_without_leaking_them[403]",
-    }
+
+    assert failed_tests(result) == {"test_no_secret_in_any_outcome_log_or_exception"}
     result.stdout.fnmatch_lines(["*a credential (k-...) leaked*"])
 
 
-def test_a_credential_in_plain_text_is_caught(pytester: pytest.Pytester) -> None:
-    """A key declared as str rather than SecretStr fails the credential checks, saying so."""
+def test_a_credential_in_plain_text_is_caught_by_what_the_auth_declares(
+    pytester: pytest.Pytester,
+) -> None:
+    """The setting ``ApiKey`` sends is a credential because the declaration says so, not
+    because of its name: typed str, it fails the check, which says to use SecretStr."""
     result = suite(pytester, "PlainKey")
-    assert failed_tests(result) == {
-        "test_rejected_credentials_fail_for_good_without_leaking_them[401]",
-        "test_rejected_credentials_fail_for_good_without_leaking_them[403]",
-    }
+
+    assert failed_tests(result) == {"test_credentials_are_declared_secret"}
     result.stdout.fnmatch_lines(["*holds api_key as plain text*SecretStr*"])
+
+
+def test_a_value_put_in_the_path_unencoded_is_caught(pytester: pytest.Pytester) -> None:
+    """An id with ``/`` or ``?`` built into the path by hand fails the encoding check."""
+    result = suite(pytester, "Unencoded")
+
+    assert failed_tests(result) == {
+        "test_a_value_with_plus_slash_question_mark_hash_and_unicode_reaches_the_crm_intact"
+    }
+    result.stdout.fnmatch_lines(["*did not reach the CRM in one piece*path_segment*"])
+
+
+def test_several_matches_against_the_declared_policy_are_caught(pytester: pytest.Pytester) -> None:
+    """Declaring "none" yet writing the first of two people's records fails the check."""
+    result = suite(pytester, "TakesTheFirst", found="CONTACTS")
+
+    assert failed_tests(result) == {
+        "test_several_matches_follow_the_declared_policy",
+        "test_excluded_records_are_ignored",  # the first may be one the filter excludes
+    }
+
+
+def test_an_empty_list_taken_for_an_error_is_caught(pytester: pytest.Pytester) -> None:
+    result = suite(pytester, "EmptyIsAnError", found="CONTACTS")
+
+    assert failed_tests(result) == {"test_an_empty_result_list_means_no_match"}
 
 
 def test_a_missing_entry_point_says_how_to_install(pytester: pytest.Pytester) -> None:
     """Naming an entry point that is not installed fails with the fix in the message."""
     result = suite(pytester, "Members", entry_point='"members"')
+
     assert failed_tests(result) == {"test_is_discoverable_through_its_entry_point"}
-    result.stdout.fnmatch_lines(["*no 'genesys_enrich' entry point named 'members'*pip install*"])
+    result.stdout.fnmatch_lines(["*no 'genesys_enrich' entry point named 'members'*uv sync*"])
 
 
-def test_non_http_sources_skip_the_http_checks(pytester: pytest.Pytester) -> None:
-    """A source that does not talk HTTP gets the checks that apply to it; the rest skip."""
+def test_non_http_sources_skip_the_http_checks_saying_so(pytester: pytest.Pytester) -> None:
+    """A source that does not talk HTTP gets the checks that apply to it; each HTTP check
+    skips once, saying why."""
     pytester.makepyfile(
         test_adapter="""
-from genesys_enrich import CrmSource
+from genesys_enrich.plugin import BlockingCrmSource
 from genesys_enrich.testing.conformance import crm_source_test_class
 
 
-class Directory(CrmSource):
+class Directory(BlockingCrmSource):
     name = "directory"
 
     def lookup(self, interaction):
@@ -154,8 +276,15 @@ class Directory(CrmSource):
 TestIt = crm_source_test_class(Directory, config={}, expected={"region": "emea"})
 """
     )
-    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, skipped=12)
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-rfs")
+
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes
+    assert outcomes["passed"] == 4  # names itself, answers, declares secrets, leaks nothing
+    reasons = skip_reasons(result)
+    assert all(
+        "does not talk HTTP" in line or "entry_point" in line or "hang=" in line for line in reasons
+    ), reasons
 
 
 HANGING_SOURCES = """
@@ -163,7 +292,7 @@ import contextlib
 import threading
 import time
 
-from genesys_enrich import CrmSource
+from genesys_enrich.plugin import BlockingCrmSource, CrmSource
 from genesys_enrich.testing.conformance import crm_source_test_class
 
 ANSWERING = threading.Event()
@@ -179,7 +308,7 @@ def directory_down():
         ANSWERING.set()
 
 
-class Directory(CrmSource):
+class Directory(BlockingCrmSource):
     \"\"\"Blocks while the directory is down, in the thread the core gives it.\"\"\"
 
     name = "directory"
@@ -217,7 +346,7 @@ def test_a_non_http_source_gets_the_timeout_check_given_a_way_to_hang(
 
     assert failed_tests(result) == {"test_a_hanging_crm_is_cut_off_at_the_core_timeout"}
     result.stdout.fnmatch_lines(["FAILED *TestLoopBlocking::test_a_hanging_crm_is_cut_off*"])
-    result.assert_outcomes(passed=5, failed=1, skipped=22)
+    assert result.parseoutcomes()["passed"] == 9
 
 
 def test_settings_can_come_from_the_plugins_own_fixtures(pytester: pytest.Pytester) -> None:
@@ -236,7 +365,7 @@ def region() -> str:
         test_adapter="""
 import json
 
-from genesys_enrich import CrmSource, PluginConfig
+from genesys_enrich.plugin import BlockingCrmSource, PluginConfig
 from genesys_enrich.testing.conformance import crm_source_test_class
 
 
@@ -244,7 +373,7 @@ class DirectoryConfig(PluginConfig):
     path: str
 
 
-class Directory(CrmSource):
+class Directory(BlockingCrmSource):
     name = "directory"
     Config = DirectoryConfig
 
@@ -264,4 +393,39 @@ TestIt = crm_source_test_class(Directory, config=directory_file, expected={"regi
 """
     )
     result = pytester.runpytest("-q", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, skipped=12)
+
+    assert "failed" not in result.parseoutcomes()
+    assert result.parseoutcomes()["passed"] == 4
+
+
+def test_the_suite_is_small_classes_one_concern_each() -> None:
+    """Each concern is a class of its own; the generated class is their composition."""
+    assert [check.__name__ for check in conformance.CHECKS] == [
+        "Naming",
+        "Answers",
+        "Failures",
+        "RateLimits",
+        "Encoding",
+        "Secrets",
+        "Timeouts",
+    ]
+    for check in conformance.CHECKS:
+        tests = [name for name in vars(check) if name.startswith("test_")]
+        assert 1 <= len(tests) <= 8, f"{check.__name__} has {len(tests)} checks"
+        assert all(re.fullmatch(r"test_[a-z0-9_]+", name) for name in tests)
+
+
+def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
+    """The module docstring's example, on the Loyalty plugin of genesys_enrich.plugin's, is a
+    passing conformance suite with nothing skipped but what Loyalty does not declare."""
+    assert plugin.__doc__ is not None
+    assert conformance.__doc__ is not None
+    loyalty = textwrap.dedent(plugin.__doc__.split("::\n", 1)[1].split("\nEnable it", 1)[0])
+    example = textwrap.dedent(conformance.__doc__.split("::\n", 1)[1].split("\npytest", 1)[0])
+    pytester.makepyfile(test_loyalty=f"{loyalty}\n\n{example}")
+
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-rfs")
+
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes, result.stdout.str()
+    assert outcomes["skipped"] == 2, "\n".join(skip_reasons(result))  # entry point, exclude

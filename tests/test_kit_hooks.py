@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from genesys_enrich import ContextMapper, CrmSource, Field, Interaction, Record, hookimpl
 from genesys_enrich.errors import PluginError
+from genesys_enrich.plugin import (
+    ContextMapper,
+    CrmSource,
+    Field,
+    Interaction,
+    Record,
+    Register,
+    hookimpl,
+)
 from genesys_enrich.plugins import PluginStatus, discover
 from genesys_enrich.testing import assert_enriched, make_event
 from genesys_enrich.testing.pytest_plugin import PipelineRunner
+
+
+def plugin_module(name: str, **hooks: Any) -> ModuleType:
+    """A plugin module holding the given hook implementations, as an installed plugin would."""
+    module = ModuleType(name)
+    for hook, function in hooks.items():
+        setattr(module, hook, function)
+    return module
 
 
 def answering(name: str, fields: dict[str, Any]) -> type[CrmSource]:
@@ -36,13 +52,13 @@ class Suffix(ContextMapper):
 
 
 def test_hook_register_crm_sources(run_pipeline: PipelineRunner) -> None:
-    """Every class the hook returns is registered; settings pick which run and their priority."""
+    """Every class the hook registers is available; settings pick which run and their priority."""
 
     @hookimpl
-    def register_crm_sources() -> list[type[CrmSource]]:
-        return [answering("crm-a", {"tier": "A"}), answering("crm-b", {"tier": "B", "x": 1})]
+    def register_crm_sources(register: Register) -> None:
+        register(answering("crm-a", {"tier": "A"}), answering("crm-b", {"tier": "B", "x": 1}))
 
-    plugin = SimpleNamespace(register_crm_sources=register_crm_sources)
+    plugin = plugin_module("crms", register_crm_sources=register_crm_sources)
 
     outcome = run_pipeline(make_event(customer_id="C-1"), plugin, sources=["crm-b", "crm-a"])
 
@@ -57,10 +73,10 @@ def test_hook_register_crm_sources_raising_fails_only_that_plugin(
     """A hook that raises marks its plugin failed; enabling it stops start-up naming it."""
 
     @hookimpl
-    def register_crm_sources() -> list[type[CrmSource]]:
+    def register_crm_sources(register: Register) -> None:
         raise RuntimeError("no licence file")
 
-    broken = SimpleNamespace(__name__="broken", register_crm_sources=register_crm_sources)
+    broken = plugin_module("broken", register_crm_sources=register_crm_sources)
     registry = discover(extra={"broken": broken}, entry_points=False)
 
     assert registry.plugins["broken"].status is PluginStatus.FAILED
@@ -70,13 +86,14 @@ def test_hook_register_crm_sources_raising_fails_only_that_plugin(
 
 
 def test_hook_register_context_mappers(run_pipeline: PipelineRunner) -> None:
-    """Mappers the hook returns run in the settings' order, each on the previous one's result."""
+    """Mappers the hook registers run in the settings' order, each on the previous one's result."""
 
     @hookimpl
-    def register_context_mappers() -> list[type[ContextMapper]]:
-        return [Upper, Suffix]
+    def register_context_mappers(register: Register) -> None:
+        register(Upper)
+        register(Suffix)
 
-    plugin = SimpleNamespace(register_context_mappers=register_context_mappers)
+    plugin = plugin_module("mappers", register_context_mappers=register_context_mappers)
     source = answering("crm", {"tier": "gold"})
 
     outcome = run_pipeline(

@@ -10,7 +10,7 @@ import pytest
 
 SOURCE_TEST = """
 import pytest
-from genesys_enrich import CrmSource, PluginConfig
+from genesys_enrich.plugin import CrmSource, PluginConfig
 from genesys_enrich.testing import make_interaction
 
 
@@ -30,12 +30,21 @@ class Tiers(CrmSource):
 async def test_built_source_answers(build_source):
     source = build_source(Tiers, tier="Gold")
     assert await source.lookup(make_interaction(customer_id="CUST-1")) == {"tier": "Gold"}
+
+
+@pytest.mark.asyncio
+async def test_a_kept_source_answers_on_the_fake_clock(source, clock):
+    tiers = source(Tiers, tier="Gold")
+    clock.advance(60)
+    assert await tiers.lookup(customer_id="CUST-1") == {"tier": "Gold"}
+    assert tiers.instance.context.clock() == clock.now()
 """
 
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])
 def test_build_source_works_in_strict_and_auto_mode(pytester: pytest.Pytester, mode: str) -> None:
-    """An async test using ``build_source`` passes whichever asyncio mode a plugin's suite uses."""
+    """Async tests using ``build_source``, ``source`` and ``clock`` pass whichever asyncio mode
+    a plugin's suite uses."""
     pytester.makeini(
         f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n"
     )
@@ -43,9 +52,10 @@ def test_build_source_works_in_strict_and_auto_mode(pytester: pytest.Pytester, m
 
     result = pytester.runpytest("-q", "-p", "no:cacheprovider", "-W", "error")
 
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 def test_the_plugin_loads_without_pytest_asyncio(tmp_path: Path) -> None:
     """A suite in an environment without pytest-asyncio still gets the kit's plain fixtures."""
     (tmp_path / "test_plain.py").write_text(

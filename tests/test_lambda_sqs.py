@@ -221,6 +221,7 @@ def test_a_shared_duplicate_store_can_replace_the_in_process_one(
     assert genesys.writes == []
 
 
+@pytest.mark.slow
 def test_the_handler_imports_nothing_of_the_command_line() -> None:
     """Cold starts pay only for the handler: no progress bar, report, runner or dead-letter code,
     and no boto3 (about a second on a busy machine) unless a duplicate table is named."""

@@ -12,11 +12,21 @@ from typing import Any
 
 import httpx
 
-from genesys_enrich import ContextMapper, CrmSource, Field, Interaction, Record, SourceError
 from genesys_enrich.errors import GenesysError, InteractionNotFound
-from genesys_enrich.extensions import PluginConfig, PluginContext
 from genesys_enrich.models import SourceStatus, Status, WriteRequest
 from genesys_enrich.pipeline import Pipeline
+from genesys_enrich.plugin import (
+    BlockingCrmSource,
+    ContextMapper,
+    CrmSource,
+    Field,
+    Interaction,
+    NoMatch,
+    PluginConfig,
+    PluginContext,
+    Record,
+    SourceError,
+)
 from genesys_enrich.testing import customer_start_event, seed_event
 
 CONTEXT = PluginContext(http=httpx.AsyncClient(), logger=logging.getLogger("test"))
@@ -151,6 +161,38 @@ async def test_unknown_customer_is_skipped_without_a_write() -> None:
     assert writer.writes == []
 
 
+async def test_a_no_match_with_a_reason_reaches_the_outcome_and_the_source_detail() -> None:
+    """A source raising NoMatch("...") is a no match, not a failure, and says why: in the
+    outcome's reason and in that source's ``detail``."""
+
+    async def ambiguous(interaction: Interaction) -> None:
+        raise NoMatch("2 records match")
+
+    writer = RecordingWriter()
+    pipeline = Pipeline([source("crm", ambiguous), source("other", returning(None))], [], writer)
+    outcome = await pipeline.process(seed_event())
+
+    assert outcome.status is Status.SKIPPED
+    assert outcome.reason == "no source knows this customer (crm 2 records match)"
+    crm, other = outcome.sources
+    assert (crm.status, crm.detail, crm.error) == (SourceStatus.NO_MATCH, "2 records match", None)
+    assert (other.status, other.detail) == (SourceStatus.NO_MATCH, None)
+    assert outcome.to_json()["sources"]["crm"]["detail"] == "2 records match"
+    assert writer.writes == []
+
+
+async def test_a_no_match_without_a_reason_is_a_plain_no_match() -> None:
+    """``raise NoMatch`` without a message reads like returning None."""
+
+    async def unknown(interaction: Interaction) -> None:
+        raise NoMatch
+
+    outcome = await Pipeline([source("crm", unknown)], [], None).process(seed_event())
+
+    assert outcome.reason == "no source knows this customer"
+    assert outcome.sources[0].detail is None
+
+
 async def test_an_event_without_customer_keys_calls_no_source() -> None:
     """No customer id means no CRM lookup at all (the seed looked up a made-up default id)."""
     calls: list[Interaction] = []
@@ -167,12 +209,12 @@ async def test_an_event_without_customer_keys_calls_no_source() -> None:
     assert calls == []
 
 
-async def test_plain_function_sources_run_in_a_worker_thread() -> None:
-    """A blocking lookup runs off the event loop, so async sources proceed meanwhile."""
+async def test_blocking_sources_run_in_a_worker_thread() -> None:
+    """A BlockingCrmSource's lookup runs off the event loop, so async sources proceed meanwhile."""
     loop_thread = threading.get_ident()
     seen: list[int] = []
 
-    class Blocking(CrmSource):
+    class Blocking(BlockingCrmSource):
         name = "blocking"
 
         def lookup(self, interaction: Interaction) -> dict[str, Any]:
@@ -319,13 +361,13 @@ async def test_a_hung_blocking_source_never_starves_a_healthy_one() -> None:
     and once its threads are all stuck it fails at once instead of queueing."""
     release = threading.Event()
 
-    class Hung(CrmSource):
+    class Hung(BlockingCrmSource):
         name = "hung"
 
         def lookup(self, interaction: Interaction) -> None:
             release.wait(30)  # a blocking driver on a dead connection
 
-    class Healthy(CrmSource):
+    class Healthy(BlockingCrmSource):
         name = "healthy"
 
         def lookup(self, interaction: Interaction) -> dict[str, Any]:

@@ -14,11 +14,17 @@ from typing import Any
 import httpx
 import pytest
 
-from genesys_enrich import ContextMapper, CrmSource, PluginConfig, hookimpl
 from genesys_enrich.app import Enricher
 from genesys_enrich.errors import ConfigError, PluginError
-from genesys_enrich.extensions import PluginContext
 from genesys_enrich.models import Status
+from genesys_enrich.plugin import (
+    BlockingCrmSource,
+    ContextMapper,
+    CrmSource,
+    PluginConfig,
+    PluginContext,
+    hookimpl,
+)
 from genesys_enrich.plugins import PluginStatus, discover
 from genesys_enrich.settings import load_settings
 from genesys_enrich.testing import seed_event, settings_for
@@ -28,7 +34,7 @@ from genesys_enrich_mapper_fields import FieldsMapper
 CONTEXT = PluginContext(http=httpx.AsyncClient(), logger=logging.getLogger("test"))
 
 LOYALTY_MODULE = """
-    from genesys_enrich import CrmSource, hookimpl
+    from genesys_enrich.plugin import CrmSource, hookimpl
 
 
     class LoyaltySource(CrmSource):
@@ -41,8 +47,8 @@ LOYALTY_MODULE = """
 
 
     @hookimpl
-    def register_crm_sources():
-        return [LoyaltySource]
+    def register_crm_sources(register):
+        register(LoyaltySource)
 """
 
 Installer = Callable[..., Path]
@@ -92,11 +98,13 @@ def source_class(name: str, fields: dict[str, Any] | None = None) -> type[CrmSou
     return type(f"{name.title()}Source", (CrmSource,), {"name": name, "lookup": lookup})
 
 
-def registering(*classes: type) -> Callable[[], list[type]]:
-    def register() -> list[type]:
-        return list(classes)
+def registering(*classes: Any) -> Callable[[Callable[..., None]], None]:
+    """A hook implementation that registers ``classes``."""
 
-    return register
+    def hook(register: Callable[..., None]) -> None:
+        register(*classes)
+
+    return hook
 
 
 # --- an outside plugin, installed through an entry point, end to end -------------------------
@@ -285,14 +293,14 @@ def test_outside_plugin_clashing_with_a_builtin_names_the_distributions(
     install(
         "clash_plugin",
         """
-        from genesys_enrich import CrmSource, hookimpl
+        from genesys_enrich.plugin import CrmSource, hookimpl
 
         class Clash(CrmSource):
             name = "rest"
 
         @hookimpl
-        def register_crm_sources():
-            return [Clash]
+        def register_crm_sources(register):
+            register(Clash)
         """,
         entry_point="clash",
         distribution="clash-plugin",
@@ -306,11 +314,12 @@ def test_outside_plugin_clashing_with_a_builtin_names_the_distributions(
     assert "genesys-enrich-crm-rest" in message
 
 
-def test_hook_that_takes_arguments_is_rejected() -> None:
-    """A hook implementation declaring parameters is refused, naming the hook."""
+def test_hook_with_a_wrong_argument_name_is_rejected_by_pluggy() -> None:
+    """pluggy checks each implementation against its spec: an argument the spec does not have
+    fails the plugin at registration, naming the hook and the argument."""
 
-    def register_crm_sources(settings: object) -> list[type]:
-        return [source_class("argful")]
+    def register_crm_sources(settings: object) -> None:
+        raise AssertionError("a hook pluggy refused must never be called")
 
     registry = discover(
         entry_points=False,
@@ -320,31 +329,137 @@ def test_hook_that_takes_arguments_is_rejected() -> None:
     info = registry.plugins["argful"]
     assert info.status is PluginStatus.FAILED
     assert info.error is not None
+    assert info.error.startswith("PluginValidationError")
     assert "register_crm_sources" in info.error
     assert "settings" in info.error
-    assert "argful" not in registry.sources
+    assert registry.sources == {}
+
+
+def test_hook_with_a_misspelt_name_is_rejected_by_pluggy() -> None:
+    """A hookimpl whose name is no hook (``register_crm_source``) fails its plugin, named."""
+    registry = discover(
+        entry_points=False,
+        extra={"typo": plugin("typo", register_crm_source=registering(source_class("typo")))},
+    )
+
+    info = registry.plugins["typo"]
+    assert info.status is PluginStatus.FAILED
+    assert "register_crm_source" in (info.error or "")
+    assert registry.sources == {}
+
+
+def test_hook_that_returns_classes_instead_of_registering_them_says_how_to_fix_it() -> None:
+    """A hook written the old way (returning a list) fails with a message naming ``register``."""
+    old_style = source_class("old")
+
+    def register_crm_sources() -> list[type]:
+        return [old_style]
+
+    registry = discover(
+        entry_points=False,
+        extra={"old": plugin("old", register_crm_sources=register_crm_sources)},
+    )
+
+    info = registry.plugins["old"]
+    assert info.status is PluginStatus.FAILED
+    assert info.error is not None
+    assert "register_crm_sources() returned" in info.error
+    assert "register(" in info.error
+    assert registry.sources == {}
+
+
+def test_hooks_are_dispatched_by_pluggy() -> None:
+    """The core calls hooks through pluggy, so pluggy's own features work: an implementation
+    named otherwise, bound to the hook with ``specname``, registers its class."""
+
+    class Plugin:
+        @hookimpl(specname="register_crm_sources")
+        def sources(self, register: Callable[..., None]) -> None:
+            register(source_class("aliased"))
+
+    registry = discover(entry_points=False, extra={"aliased": Plugin()})
+
+    assert registry.plugins["aliased"].status is PluginStatus.LOADED
+    assert registry.plugins["aliased"].hooks == ["register_crm_sources"]
+    assert list(registry.sources) == ["aliased"]
 
 
 @pytest.mark.parametrize(
-    "returned",
+    "registered",
     [
         pytest.param(["rest"], id="string"),
         pytest.param([FieldsMapper], id="mapper-as-source"),
         pytest.param([object], id="unrelated-class"),
-        pytest.param(CrmSource, id="class-not-list"),
+        pytest.param([source_class("inst")(None, None)], id="instance-not-class"),  # type: ignore[arg-type]
     ],
 )
-def test_hook_returning_something_other_than_source_classes_fails(returned: Any) -> None:
-    """A source hook that returns anything but CrmSource subclasses marks its plugin failed."""
+def test_hook_registering_something_other_than_source_classes_fails(registered: Any) -> None:
+    """A source hook that registers anything but source classes marks its plugin failed."""
     registry = discover(
         entry_points=False,
-        extra={"odd": plugin("odd", register_crm_sources=lambda: returned)},
+        extra={"odd": plugin("odd", register_crm_sources=registering(*registered))},
     )
 
     info = registry.plugins["odd"]
     assert info.status is PluginStatus.FAILED
     assert info.error is not None
-    assert info.error.startswith("register_crm_sources() raised")
+    assert "register_crm_sources()" in info.error
+    assert "CrmSource or BlockingCrmSource" in info.error
+    assert registry.sources == {}
+
+
+def test_async_and_blocking_sources_are_both_registrable() -> None:
+    """``CrmSource`` (async) and ``BlockingCrmSource`` (threads) are the two kinds of source."""
+
+    class Directory(BlockingCrmSource):
+        name = "directory"
+
+        def lookup(self, interaction: object) -> dict[str, Any]:
+            return {"team": "blue"}
+
+    registry = discover(
+        entry_points=False,
+        extra={
+            "kinds": plugin(
+                "kinds", register_crm_sources=registering(source_class("crm"), Directory)
+            )
+        },
+    )
+
+    assert registry.plugins["kinds"].status is PluginStatus.LOADED
+    assert registry.sources == {"crm": registry.sources["crm"], "directory": Directory}
+    assert registry.plugins["kinds"].sources == ["crm", "directory"]
+
+
+@pytest.mark.parametrize(
+    ("base", "asynchronous", "advice"),
+    [
+        pytest.param(CrmSource, False, "subclass BlockingCrmSource", id="plain-def-in-async"),
+        pytest.param(BlockingCrmSource, True, "subclass CrmSource", id="async-def-in-blocking"),
+    ],
+)
+def test_a_lookup_of_the_wrong_kind_fails_registration(
+    base: type, asynchronous: bool, advice: str
+) -> None:
+    """A lookup that does not match its kind of source would fail every event; it fails the
+    plugin at start-up instead, saying which base class to use."""
+
+    async def async_lookup(self: Any, interaction: Any) -> None:
+        return None
+
+    def plain_lookup(self: Any, interaction: Any) -> None:
+        return None
+
+    lookup = async_lookup if asynchronous else plain_lookup
+    cls = type("Mixed", (base,), {"name": "mixed", "lookup": lookup})
+    registry = discover(
+        entry_points=False, extra={"mixed": plugin("mixed", register_crm_sources=registering(cls))}
+    )
+
+    info = registry.plugins["mixed"]
+    assert info.status is PluginStatus.FAILED
+    assert "Mixed.lookup" in (info.error or "")
+    assert advice in (info.error or "")
     assert registry.sources == {}
 
 

@@ -59,6 +59,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_thousand_faulty_events_are_each_accounted_for_then_replayed(
     tmp_path: Path,
     settings_file: Path,

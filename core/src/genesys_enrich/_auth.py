@@ -92,35 +92,55 @@ class _Static:
 
 @dataclass(frozen=True)
 class Bearer:
-    """``Authorization: Bearer <token>``; no header when the setting is unset."""
+    """``Authorization: Bearer <token>``, e.g. ``Bearer("{access_token}")``; no header when the
+    setting is unset.
+
+    Args:
+        token: a template naming the setting that holds the token (a ``SecretStr``).
+    """
 
     token: str
 
     def bind(self, config: BaseModel, context: BindContext) -> Authenticator:
+        """Headers filled from ``config`` once, for every request of the instance."""
         token = fill(self.token, config, context.source)
         return _Static({} if token is None else {"Authorization": f"Bearer {token}"})
 
 
 @dataclass(frozen=True)
 class ApiKey:
-    """An API key in a named header, e.g. ``ApiKey("X-Api-Key", "{api_key}")``."""
+    """An API key in a named header, e.g. ``ApiKey("X-Api-Key", "{api_key}")``; no header when
+    the setting is unset.
+
+    Args:
+        header: the header's name.
+        value: a template naming the setting that holds the key (a ``SecretStr``).
+    """
 
     header: str
     value: str
 
     def bind(self, config: BaseModel, context: BindContext) -> Authenticator:
+        """Headers filled from ``config`` once, for every request of the instance."""
         value = fill(self.value, config, context.source)
         return _Static({} if value is None else {self.header: value})
 
 
 @dataclass(frozen=True)
 class Basic:
-    """HTTP Basic auth: ``Basic("{email}/token", "{api_token}")``, ``Basic("{api_key}", "X")``."""
+    """HTTP Basic auth: ``Basic("{email}/token", "{api_token}")``, ``Basic("{api_key}", "X")``.
+
+    Args:
+        username: a template over the settings, or a literal.
+        password: a template naming the setting that holds the password or key (a
+            ``SecretStr``), or a literal when the key is the user name.
+    """
 
     username: str
     password: str
 
     def bind(self, config: BaseModel, context: BindContext) -> Authenticator:
+        """Headers filled from ``config`` once, for every request of the instance."""
         username = fill(self.username, config, context.source)
         password = fill(self.password, config, context.source)
         if username is None or password is None:
@@ -141,6 +161,8 @@ class OAuth2ClientCredentials:
         scope: sent when set, e.g. ``"{base_url}/.default"``.
         credentials: ``"basic"`` sends them as HTTP Basic auth (RFC 6749's preference),
             ``"body"`` as ``client_id`` and ``client_secret`` form fields.
+        renew_before: seconds before ``expires_in`` runs out that a token is replaced (half
+            its life, for a token that lives less than twice that).
     """
 
     token_url: str
@@ -151,6 +173,7 @@ class OAuth2ClientCredentials:
     renew_before: float = 60.0
 
     def bind(self, config: BaseModel, context: BindContext) -> Authenticator:
+        """The token holder of one source instance, shared by its concurrent lookups."""
         return _OAuth2Tokens(self, config, context)
 
 
@@ -219,6 +242,14 @@ class _OAuth2Tokens:
         if response.status_code in RETRYABLE_STATUSES:
             msg = f"the token endpoint answered HTTP {response.status_code}"
             raise SourceError(msg, retryable=True)
+        if response.status_code == httpx.codes.NOT_FOUND:
+            url = self._spec.token_url
+            names = named_fields(url) or (
+                [] if url.startswith(("https:", "http:")) else ["base_url"]
+            )
+            check = f"[plugins.{source}] {' and '.join(names)}" if names else "the token URL"
+            msg = f"the token endpoint answered HTTP 404: it is not there; check {check}"
+            raise SourceError(msg, retryable=False, misconfigured=True)
         body = _json_object(response)
         token = body.get("access_token") if response.is_success else None
         if not isinstance(token, str) or not token:

@@ -11,10 +11,13 @@ permanent or misconfigured. Each step is a method to override when a declaration
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
@@ -24,9 +27,6 @@ from ._sources import CrmSource, PluginConfig, PluginContext
 from .errors import ConfigError, NoMatch, SourceError
 from .models import CUSTOMER_KEYS, Interaction, JSONValue
 from .retry import RETRYABLE_STATUSES, RetryPolicy, requested_wait
-
-Record = dict[str, Any]
-"""One record of the CRM's answer, as decoded JSON."""
 
 
 class RestSourceConfig(PluginConfig):
@@ -65,11 +65,19 @@ class Lookup:
 
     Declared on a source as a template: ``{value}`` stands for the customer key's value (in the
     path, encoded as exactly one segment; in the query and body, as is, since httpx and JSON encode
-    them), ``{key}`` for the key's name, and ``{<setting>}`` for a setting of the source
+    them), ``{key}`` for the key's name (in query parameter names and JSON object keys too:
+    ``{"{key}": "{value}"}``), and ``{<setting>}`` for a setting of the source
     (``/services/data/v{api_version}/query``, ``{search_fields[email]}``; never a secret). A list
     setting within a string is written comma-separated (``{"$select": "{fields}"}``); a JSON
     value that is one setting's placeholder alone (``"properties": "{properties}"``) takes the
     setting's value as it is, a list say. Write a literal brace as ``{{`` or ``}}``.
+
+    Args:
+        method: ``"GET"``, ``"POST"``...
+        path: appended to ``base_url``.
+        params: the query parameters.
+        json: the JSON body.
+        headers: request headers beyond ``Accept`` and the auth's.
     """
 
     method: str
@@ -80,11 +88,7 @@ class Lookup:
 
     def render(self, key: str, value: str, config: PluginConfig) -> Lookup:
         """This template with its placeholders filled."""
-        settings = {
-            name: list(item) if isinstance(item, tuple) else item
-            for name in type(config).model_fields
-            if not isinstance(item := getattr(config, name), SecretStr)
-        }
+        settings = template_settings(config)
 
         inline = {
             name: ",".join(map(str, item)) if isinstance(item, list) else item
@@ -101,17 +105,28 @@ class Lookup:
             if isinstance(node, list):
                 return [fill_json(item) for item in node]
             if isinstance(node, dict):
-                return {name: fill_json(item) for name, item in node.items()}
+                return {fill(name, value): fill_json(item) for name, item in node.items()}
             return node
 
         params = self.params
         return Lookup(
             self.method,
             fill(self.path, path_segment(value)),
-            params=None if params is None else {n: fill(v, value) for n, v in params.items()},
+            params=None
+            if params is None
+            else {fill(name, value): fill(item, value) for name, item in params.items()},
             json=fill_json(self.json),
             headers={name: fill(item, value) for name, item in self.headers.items()},
         )
+
+
+def template_settings(config: PluginConfig) -> dict[str, Any]:
+    """The settings a request template may name: every one that is set, except secrets."""
+    return {
+        name: list(item) if isinstance(item, tuple) else item
+        for name in type(config).model_fields
+        if (item := getattr(config, name)) is not None and not isinstance(item, SecretStr)
+    }
 
 
 def Get(path: str, params: Mapping[str, str] | None = None) -> Lookup:
@@ -146,6 +161,7 @@ class RestSource(CrmSource):
     """
 
     Config: ClassVar[type[PluginConfig]] = RestSourceConfig
+    """:class:`RestSourceConfig`, or a subclass of it adding credentials and options."""
     config: RestSourceConfig
 
     request: ClassVar[Lookup | Mapping[str, Lookup] | None] = None
@@ -188,11 +204,11 @@ class RestSource(CrmSource):
     request_id_header: ClassVar[str | None] = None
     """The header carrying the CRM's request id, quoted in a failure's reason for its support."""
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy(
-        max_retry_after=float("inf"), wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
+        max_retry_after=math.inf, wait_initial=0.05, wait_max=1.0, wait_jitter=0.1
     )
-    """CRM lookups wait little: an agent is about to pick up. A retry or rate-limit wait that would
-    not end within ``timeout_seconds`` is not made: the lookup fails, retryable, at once. A wait
-    the CRM asked for is never cut short (a retry before it ends would only be refused again)."""
+    """CRM lookups wait little: an agent is about to pick up. A wait the CRM asks for is honoured
+    whole when it ends within ``timeout_seconds``; one that would not is not made (never cut
+    short, which would only ask again too early): the lookup fails, retryable, at once."""
 
     def __init__(self, config: PluginConfig, context: PluginContext) -> None:
         super().__init__(config, context)
@@ -207,6 +223,12 @@ class RestSource(CrmSource):
     def _check_requests(self) -> None:
         """Fill each key's template once at start-up, so a setting it needs and lacks is a
         configuration error now, not a failed lookup later."""
+        if self.request is None and type(self).build_request is RestSource.build_request:
+            msg = (
+                f"{type(self).__qualname__} declares no request: set request = Get(...) or "
+                "Post(...), or override build_request"
+            )
+            raise TypeError(msg)
         for key in self.config.lookup_keys:
             template = self.request.get(key) if isinstance(self.request, Mapping) else self.request
             if template is None and isinstance(self.request, Mapping):
@@ -218,11 +240,22 @@ class RestSource(CrmSource):
             try:
                 template and template.render(key, "x", self.config)
             except (KeyError, IndexError, AttributeError, ValueError) as missing:
-                msg = (
-                    f"[plugins.{self.name}] cannot look up by {key!r}: its request needs the "
-                    f"setting {missing}, which is not set"
-                )
-                raise ConfigError(msg) from None
+                raise ConfigError(self._unfillable(key, missing)) from None
+
+    def _unfillable(self, key: str, error: Exception) -> str:
+        """Why the request template for ``key`` cannot be filled from the settings."""
+        where = f"[plugins.{self.name}] cannot look up by {key!r}: its request"
+        if not isinstance(error, KeyError):
+            return f"{where} template is malformed ({type(error).__name__}: {error})"
+        name = str(error.args[0])
+        if name not in type(self.config).model_fields:
+            return f"{where} names {{{name}}}, which is not a setting of {self.name}"
+        if isinstance(getattr(self.config, name), SecretStr):
+            return (
+                f"{where} names {{{name}}}, a secret, which a request template never holds: "
+                "send it with auth = ..."
+            )
+        return f"{where} needs the setting {name}, which is not set"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -268,7 +301,7 @@ class RestSource(CrmSource):
             return None
         return template.render(key, value, self.config)
 
-    def classify(self, response: httpx.Response, key: str) -> list[Record]:
+    def classify(self, response: httpx.Response, key: str) -> list[dict[str, Any]]:
         """The records in the answer to a lookup by ``key``, or the exception that says what the
         answer means.
 
@@ -295,11 +328,11 @@ class RestSource(CrmSource):
             raise SourceError(self.describe(response), retryable=False)
         return self._records(response, key)
 
-    def keep(self, record: Record) -> bool:
+    def keep(self, record: dict[str, Any]) -> bool:
         """Whether a record counts (see :attr:`exclude`)."""
         return not any(at(record, path) in values for path, values in self.exclude.items())
 
-    def select(self, record: Record) -> Mapping[str, JSONValue]:
+    def select(self, record: dict[str, Any]) -> Mapping[str, JSONValue]:
         """The fields to contribute from the chosen record (see :attr:`fields`)."""
         if self.fields is None:
             found = record
@@ -324,7 +357,7 @@ class RestSource(CrmSource):
 
     async def _fetch(
         self, request: Lookup, key: str, budget_ends: float, *, hide: tuple[str, str]
-    ) -> list[Record]:
+    ) -> list[dict[str, Any]]:
         left = self._paused_until - self._clock()
         if left > 0:
             msg = f"the CRM asked us to wait another {left:.3g} s (rate limited)"
@@ -341,7 +374,11 @@ class RestSource(CrmSource):
                     except SourceError as error:
                         if error.retry_after is not None:
                             self._pause(error.retry_after)
-                        raise _without(error, (*hide, *_secrets(self.config))) from None
+                        secret = (*hide, *self._credentials(response.request))
+                        raise _without(error, secret) from None
+                    except NoMatch as no_match:
+                        secret = (*hide, *self._credentials(response.request))
+                        raise NoMatch(_blanked(str(no_match), secret)) from None
         except Exception as error:
             if hook.out_of_time is None:  # only a retry cut short has more to say
                 raise
@@ -376,10 +413,24 @@ class RestSource(CrmSource):
             await self.authenticator.authenticate(prepared)
         return await http.send(prepared)
 
+    def _credentials(self, request: httpx.Request) -> list[str]:
+        """What a CRM quoting the request back could show of our credentials: every secret
+        setting, and what the authenticator put in the request's headers."""
+        found = [
+            value.get_secret_value()
+            for name in type(self.config).model_fields
+            if isinstance(value := getattr(self.config, name), SecretStr)
+        ]
+        for name, value in request.headers.items():
+            if name.lower() in _PLAIN_HEADERS:
+                continue
+            found += [value, *value.split(" ", 1)[1:]]  # "Bearer <token>": the token alone too
+        return [value for value in found if len(value) >= _SHORTEST_CREDENTIAL]
+
     def _pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
-    def _records(self, response: httpx.Response, key: str) -> list[Record]:
+    def _records(self, response: httpx.Response, key: str) -> list[dict[str, Any]]:
         body = _json(response)
         where = (
             self.records_at.get(key) if isinstance(self.records_at, Mapping) else self.records_at
@@ -396,7 +447,7 @@ class RestSource(CrmSource):
         )
         raise SourceError(msg, retryable=False)
 
-    def _choose(self, records: list[Record]) -> Record:
+    def _choose(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         kept = [record for record in records if self.keep(record)]
         if not kept:
             raise NoMatch(f"{len(records)} excluded" if records else "")
@@ -409,18 +460,38 @@ class RestSource(CrmSource):
 
     def _what_to_check(self, status: int) -> str:
         if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN) and self.auth is not None:
+            templates = [getattr(self.auth, name, None) for name in _attributes(self.auth)]
             names = sorted(
                 {
                     name
-                    for template in vars(self.auth).values()
+                    for template in templates
                     if isinstance(template, str)
                     for name in named_fields(template)
                 }
             )
-            return f"check [plugins.{self.name}] {', '.join(names)} and its permissions"
+            settings = f" {', '.join(names)}" if names else "'s credentials"
+            return f"check [plugins.{self.name}]{settings} and their permissions"
         if status == httpx.codes.NOT_FOUND:
             return f"check [plugins.{self.name}] base_url"
         return f"check [plugins.{self.name}]"
+
+
+_PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "user-agent",
+    }
+)
+"""Request headers that never carry a credential."""
+
+_SHORTEST_CREDENTIAL = 8
+"""Shorter header values are not blanked out of messages: no key or token is that short, and
+blanking ``json`` would garble the message for nothing."""
 
 
 def path_segment(value: str) -> str:
@@ -461,27 +532,45 @@ def _last_line(message: str) -> str:
     return lines[-1] if lines else ""
 
 
+def _attributes(spec: object) -> list[str]:
+    """The attribute names of an auth declaration: a dataclass's fields, slotted or not."""
+    if dataclasses.is_dataclass(spec):
+        return [item.name for item in dataclasses.fields(spec)]
+    return list(getattr(spec, "__dict__", {}))
+
+
 def _sortable(value: Any) -> tuple[int, Any]:
+    """A sort key for ``newest_by``: numbers and ISO 8601 timestamps (any offset; none means
+    UTC) compare as instants, anything else after them as text, a missing value first."""
     if isinstance(value, bool) or value is None:
         return (0, 0)
     if isinstance(value, int | float):
         return (1, value)
-    return (2, str(value))
+    try:
+        instant = datetime.fromisoformat(str(value))
+    except ValueError:
+        return (2, str(value))
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return (1, instant.timestamp())
 
 
-def _secrets(config: PluginConfig) -> list[str]:
-    """The source's secret settings: a CRM may quote a refused credential in its error message."""
-    values = (getattr(config, name) for name in type(config).model_fields)
-    return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+def _blanked(message: str, values: tuple[str, ...]) -> str:
+    """``message`` with the customer's values blanked out, as given and as a URL carries them."""
+    shown = {
+        form
+        for value in values
+        for form in (value, path_segment(value), quote_plus(value))
+        if len(form) >= 3
+    }
+    for form in sorted(shown, key=len, reverse=True):
+        message = message.replace(form, "…")
+    return message
 
 
 def _without(error: SourceError, values: tuple[str, ...]) -> SourceError:
-    """The error with the customer's values (and the source's secrets) blanked out of its
-    message."""
-    message = str(error)
-    for value in values:
-        if len(value) >= 3:
-            message = message.replace(value, "…")
+    """The error with the customer's values and our credentials blanked out of its message."""
+    message = _blanked(str(error), values)
     if message == str(error):
         return error
     return SourceError(

@@ -40,6 +40,7 @@ class PluginContext:
     """The process's HTTP client: keep-alive connections reused across events. Pass per-request
     ``timeout=`` and ``headers=`` rather than building a client of your own."""
     logger: logging.Logger
+    """The core's logger, for a plugin with something to log; never log a credential."""
     clock: Callable[[], float] = field(default=time.monotonic)
     """Seconds, monotonic: what budgets and rate-limit pauses are measured with. Tests pass a
     fake one to move time without waiting."""

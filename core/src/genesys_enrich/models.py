@@ -42,6 +42,8 @@ class Interaction:
     interaction_id: str
     """The interaction (seed shape) or conversation (Genesys shape) id, a validated UUID."""
     target: WriteTarget
+    """Where the enrichment is written: the interaction's context or the participant's
+    attributes, as the event's shape decides."""
     participant_id: str | None = None
     """The customer participant, whose attributes are written (Genesys shape only)."""
     topic: str | None = None
@@ -55,9 +57,13 @@ class Interaction:
     phone: str | None = None
     """The customer's number in E.164 (``+15551234567``), taken from ``ani`` on inbound calls."""
     email: str | None = None
+    """The sender's address, lower-cased, on an email conversation."""
     media_type: str | None = None
+    """``VOICE``, ``CHAT``, ``EMAIL``, ``MESSAGE``... (Genesys shape), or the seed's ``type``."""
     direction: str | None = None
+    """``INBOUND`` or ``OUTBOUND`` (Genesys shape), or the seed's ``direction``."""
     correlation_id: str | None = None
+    """Genesys' ``detail.metadata.CorrelationId``, to find the event in Genesys' own logs."""
 
     @property
     def customer_keys(self) -> dict[str, str]:

@@ -37,10 +37,11 @@ A complete plugin for a CRM that answers ``GET /members?email=...`` with ``{"dat
 Enable it by adding ``"loyalty"`` to ``[pipeline] sources`` in settings.toml, with its settings
 under ``[plugins.loyalty]``. For a CRM without an HTTP API, subclass :class:`CrmSource` (an
 ``async def lookup``) or :class:`BlockingCrmSource` (a plain ``def lookup``, run in threads of its
-own). The tutorial (docs/tutorial.md) builds an adapter step by step; the test kit
-(:mod:`genesys_enrich.testing`: the ``run_pipeline``, ``source``, ``make_event``, ``fake_crm``
-and ``fake_genesys`` pytest fixtures, and ``crm_source_test_class`` for the conformance suite)
-tests it against fakes in seconds.
+own). The tutorial (docs/tutorial.md) builds an adapter step by step. The test kit tests it
+in seconds: the pytest fixtures of :mod:`genesys_enrich.testing.pytest_plugin`
+(``run_pipeline``, ``source``, ``clock``, ``make_event``, ``make_interaction``, ``fake_crm``,
+``fake_genesys``...), and ``crm_source_test_class`` of
+:mod:`genesys_enrich.testing.conformance` for the conformance suite.
 """
 
 from __future__ import annotations

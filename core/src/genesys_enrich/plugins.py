@@ -8,8 +8,10 @@ start-up stop, with a message naming it.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import logging
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -214,13 +216,22 @@ def _collect(manager: pluggy.PluginManager, info: PluginInfo, registry: PluginRe
 
         try:
             returned = manager.subset_hook_caller(hook, remove_plugins=others)(register=register)
-            if any(value is not None for value in returned):
-                msg = f"{hook}() returned a value; call register(cls) for each class instead"
+        except Exception as error:
+            _fail(info, error, during=f"{hook}() raised ")
+            return
+        try:
+            values = [value for value in returned if value is not None]
+            if values:
+                shown = reprlib.repr(values[0])
+                msg = (
+                    f"{hook}() returned {shown} instead of calling register: write "
+                    f"`def {hook}(register): register(YourClass)`"
+                )
                 raise PluginError(msg)
             for cls in registered:
                 _check_class(cls, bases, info, hook)
-        except Exception as error:
-            _fail(info, error, during=f"{hook}() raised ")
+        except PluginError as error:
+            _fail(info, error)
             return
         target: dict[str, Any] = getattr(registry, kind)
         for cls in registered:
@@ -256,6 +267,28 @@ def _check_class(cls: Any, bases: tuple[type, ...], info: PluginInfo, hook: str)
         msg = (
             f"{info.label}: {cls.__qualname__}.name must be a short lowercase name "
             f"(letters, digits, '-' or '_'), got {name!r}"
+        )
+        raise PluginError(msg)
+    _check_kind(cls, info)
+
+
+def _check_kind(cls: type, info: PluginInfo) -> None:
+    """The kind of source says how its lookup is called: awaited, or run in threads. A lookup of
+    the other kind would fail every event, so say so now."""
+    if not issubclass(cls, CrmSource | BlockingCrmSource):
+        return
+    is_async = inspect.iscoroutinefunction(cls.lookup)
+    if issubclass(cls, CrmSource) and not is_async:
+        msg = (
+            f"{info.label}: {cls.__qualname__}.lookup must be `async def` in a CrmSource; "
+            "for a lookup that blocks (a database driver, a vendor SDK) subclass "
+            "BlockingCrmSource instead"
+        )
+        raise PluginError(msg)
+    if issubclass(cls, BlockingCrmSource) and is_async:
+        msg = (
+            f"{info.label}: {cls.__qualname__}.lookup must be a plain `def` in a "
+            "BlockingCrmSource, which runs it in threads; subclass CrmSource for an async lookup"
         )
         raise PluginError(msg)
 

@@ -3,7 +3,7 @@ outcome assertions and a conformance suite for CRM sources.
 
 The same fakes run ``genesys-enrich demo`` and the project's end-to-end tests. Installing
 genesys-enrich also installs the pytest fixtures of :mod:`genesys_enrich.testing.pytest_plugin`
-(``run_pipeline``, ``make_event``, ``fake_genesys``...), and
+(``run_pipeline``, ``source``, ``clock``, ``make_event``, ``fake_genesys``...), and
 :func:`~genesys_enrich.testing.conformance.crm_source_test_class` checks a CRM source in one line.
 """
 
@@ -17,7 +17,7 @@ from .events import (
     sqs_record,
 )
 from .fake_crm import DEMO_CUSTOMERS, FakeCrm
-from .fake_genesys import HANG, FakeGenesys, ScaledClock, Write
+from .fake_genesys import HANG, FakeGenesys, ManualClock, ScaledClock, Write
 from .kit import (
     as_plugin,
     assert_enriched,
@@ -28,6 +28,7 @@ from .kit import (
     source_result,
 )
 from .settings import settings_for
+from .under_test import SourceUnderTest
 
 __all__ = [
     "DEMO_CUSTOMERS",
@@ -35,9 +36,11 @@ __all__ = [
     "FakeCrm",
     "FakeGenesys",
     "LoopbackServer",
+    "ManualClock",
     "Request",
     "Response",
     "ScaledClock",
+    "SourceUnderTest",
     "Write",
     "as_plugin",
     "assert_enriched",

@@ -1,41 +1,106 @@
 """pytest fixtures for plugin authors, loaded by pytest whenever genesys-enrich is installed.
 
-Registered through the ``pytest11`` entry point, so a plugin's test suite needs no conftest::
+Registered through the ``pytest11`` entry point, so a plugin's test suite needs no conftest. The
+examples below use ``Loyalty``, the source of :mod:`genesys_enrich.plugin`'s docstring, and
+respx's ``respx_mock`` fixture; async tests need pytest-asyncio (the ``testing`` extra).
 
-    def test_known_member_is_enriched(run_pipeline, make_event, respx_mock):
-        respx_mock.get("https://loyalty.example.com/members/CUST-1001").respond(
-            json={"tier": "Gold"}
-        )
-        outcome = run_pipeline(make_event(customer_id="CUST-1001"), Loyalty, config=CONFIG)
-        assert_enriched(outcome, {"loyaltyTier": "Gold"}, source="loyalty")
+``run_pipeline(event, *plugins, config=..., write=False, ...)``
+    Runs one event through the real pipeline with only the plugins you pass (source and mapper
+    classes, or plugin modules) and returns its outcome: a dry run, or with ``write=True`` a
+    write to the ``fake_genesys`` fixture. Each call builds its sources afresh, as a cold
+    start would. In an async test, ``await run_pipeline.process(...)``. Its other arguments are
+    :func:`genesys_enrich.testing.run_pipeline`'s. ::
 
-Fixtures: ``run_pipeline`` (dry run, or ``write=True`` to write to ``fake_genesys``),
-``build_source`` (a source built as the core builds it, to call ``lookup`` directly),
-``make_event``, ``fake_genesys``, ``fake_crm`` and ``no_retry_waits``. Every fixture that runs
-the pipeline turns on stamina's testing mode, so retries happen without waiting. The fakes are
-real servers on 127.0.0.1: in a test that also mocks HTTP with respx, let them through with
-``respx_mock.route(host="127.0.0.1").pass_through()``.
+        def test_a_member_is_enriched(run_pipeline, make_event, respx_mock):
+            respx_mock.get("https://loyalty.example.com/members").respond(
+                json={"data": [{"tier": "Gold", "points": 1200}]}
+            )
+            outcome = run_pipeline(
+                make_event(email="pat@example.com"), Loyalty, config={"loyalty": CONFIG}
+            )
+            assert_enriched(outcome, {"loyaltyTier": "Gold"}, source="loyalty")
+
+``source(SourceClass, *, source_timeout=3.5, **settings)``
+    One instance of the source for the whole test, as the core keeps one for the whole process,
+    built as the core builds it (``settings`` validated by its ``Config``, the shared HTTP
+    client, the ``clock`` below). ``await .lookup(event)`` asks it directly (an event from
+    ``make_event``, an interaction from ``make_interaction``, or customer keys:
+    ``.lookup(email="pat@example.com")``) and returns its fields or raises what it raises;
+    ``await .process(event)`` runs an event through the real pipeline with it and returns the
+    outcome. ``.instance`` is the source itself. What the source keeps between events shows:
+    an OAuth token reused and renewed, the pause after a 429::
+
+        async def test_a_429_pauses_the_source_until_the_reset(source, clock, respx_mock):
+            members = respx_mock.get("https://loyalty.example.com/members")
+            members.respond(429, headers={"X-RateLimit-Reset": "60"})
+            loyalty = source(Loyalty, **CONFIG)
+
+            with pytest.raises(SourceError):  # 60 s is past the lookup's budget
+                await loyalty.lookup(email="pat@example.com")
+            with pytest.raises(SourceError, match="rate limited"):  # paused: not even asked
+                await loyalty.lookup(email="pat@example.com")
+            assert members.call_count == 1
+
+            clock.advance(60)
+            members.respond(json={"data": [{"tier": "Gold"}]})
+            assert await loyalty.lookup(email="pat@example.com") == {"loyaltyTier": "Gold"}
+
+``clock``
+    The fake clock (a :class:`~genesys_enrich.testing.ManualClock`) of the sources ``source``
+    and ``build_source`` build: budgets, token lifetimes and rate-limit pauses are measured with
+    it. Time moves when the test calls ``clock.advance(seconds)``, and by every wait a retry was
+    asked for (``Retry-After``, a reset header), since retries happen at once; a source makes as
+    many attempts as its settings say.
+
+``build_source(SourceClass, **settings)``
+    The bare source instance, built as ``source`` builds it, to call ``lookup`` on yourself.
+
+``make_event(**keys)``
+    :func:`genesys_enrich.testing.make_event`: an EventBridge event from which the core reads
+    exactly the customer keys given (``customer_id`` alone in the seed's shape; any of
+    ``external_contact_id``, ``phone``, ``email`` in Genesys' ``customer.start``; ``shape=``,
+    ``direction=``, ``media_type=`` for the others). It refuses an event the core would not read
+    a key from, saying why.
+
+``make_interaction(**keys)``
+    :func:`genesys_enrich.testing.make_interaction`: an interaction with any combination of
+    customer keys, ``customer_id`` with others included, for a lookup by several keys.
+
+``fake_genesys``
+    A fake Genesys Cloud on 127.0.0.1 (:class:`~genesys_enrich.testing.FakeGenesys`); what was
+    written is in ``.writes``.
+
+``fake_crm``
+    The fake REST CRM on 127.0.0.1 that the ``rest`` plugin talks to, knowing the demo's
+    customers (:class:`~genesys_enrich.testing.FakeCrm`).
+
+``no_retry_waits``
+    stamina's testing mode for the test: retries happen at once, three attempts at most.
+    ``run_pipeline`` uses it.
+
+The fakes are real servers on 127.0.0.1: in a test that also mocks HTTP with respx, let them
+through with ``respx_mock.route(host="127.0.0.1").pass_through()``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol, TypeVar, cast
 
-import httpx
 import pytest
 import stamina
 
-from genesys_enrich.models import Outcome
-from genesys_enrich.plugin import BlockingCrmSource, CrmSource, PluginContext
+from genesys_enrich.models import Interaction, Outcome
+from genesys_enrich.plugin import BlockingCrmSource, CrmSource
 
 from .events import make_event as _make_event
+from .events import make_interaction as _make_interaction
 from .fake_crm import FakeCrm
-from .fake_genesys import FakeGenesys
+from .fake_genesys import FakeGenesys, ManualClock
 from .kit import Plugin
 from .kit import run_pipeline as _run_pipeline
+from .under_test import Bench, SourceUnderTest, clock_follows_retries, http_client
 
 RETRY_ATTEMPTS = 3
 """Attempts stamina makes in testing mode: enough to see a retry recover."""
@@ -98,6 +163,12 @@ def make_event() -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture
+def make_interaction() -> Callable[..., Interaction]:
+    """Builds interactions with any customer keys: ``make_interaction(customer_id="C-1")``."""
+    return _make_interaction
+
+
+@pytest.fixture
 def run_pipeline(request: pytest.FixtureRequest, no_retry_waits: None) -> PipelineRunner:
     """Runs one event through the real pipeline with only the plugins you pass."""
     return PipelineRunner(request)
@@ -125,14 +196,42 @@ class SourceBuilder(Protocol):
     def __call__(self, cls: type[_Source], /, **settings: Any) -> _Source: ...
 
 
+class SourceOpener(Protocol):
+    def __call__(
+        self, cls: type[_Source], /, *, source_timeout: float = ..., **settings: Any
+    ) -> SourceUnderTest[_Source]: ...
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """The clock of the sources ``source`` and ``build_source`` build: time moves when the test
+    calls ``clock.advance(seconds)``, and by each wait a retry was asked for (retries happen at
+    once, as many as the source is configured to make)."""
+    fake = ManualClock()
+    with clock_follows_retries(fake):
+        yield fake
+
+
 @_async_fixture
-async def build_source() -> AsyncIterator[SourceBuilder]:
-    """``build_source(MySource, base_url=...)``: the source built as the core builds it, its
-    settings validated by its ``Config``, over one shared HTTP client closed after the test."""
-    async with httpx.AsyncClient() as http:
-        context = PluginContext(http=http, logger=logging.getLogger("genesys_enrich.test"))
+async def _bench(clock: ManualClock) -> AsyncIterator[Bench]:
+    async with http_client() as http:
+        bench = Bench(http, clock)
+        try:
+            yield bench
+        finally:
+            await bench.aclose()
 
-        def build(cls: type[_Source], /, **settings: Any) -> _Source:
-            return cls(cls.Config.model_validate(settings), context)
 
-        yield build
+@pytest.fixture
+def source(_bench: Bench) -> SourceOpener:
+    """``source(MySource, **settings)``: one instance of the source for the whole test, as the
+    core keeps one for the whole process; ``await .lookup(...)`` asks it directly,
+    ``await .process(event)`` runs an event through the real pipeline with it."""
+    return _bench.source
+
+
+@pytest.fixture
+def build_source(_bench: Bench) -> SourceBuilder:
+    """``build_source(MySource, **settings)``: the bare source instance, built as the core
+    builds it, to call ``lookup`` on yourself."""
+    return _bench.build
