@@ -38,6 +38,11 @@ REQUIRED = {
     "GenesysClientSecretArn": SECRET_ARN.format("genesys"),
 }
 """What a deployment must give: the parameters without a default."""
+EXTENSION_LAYER_ARN = (
+    "arn:aws:lambda:us-east-1:177933569100:layer:"
+    "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:11"
+)
+"""The extension's arm64 layer in us-east-1, as AWS publishes it."""
 _NO_VALUE = object()
 
 
@@ -142,6 +147,7 @@ DEPLOYMENTS = {
         SecretsKmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/1a2b3c4d-0000-4000-8000-000000000000",
         GenesysEnvironment="eu-west-1",
         EnableSnapStart="true",
+        SecretsExtensionLayerArn=EXTENSION_LAYER_ARN,
     ),
 }
 
@@ -166,6 +172,7 @@ def test_the_function_environment_is_read_as_the_settings_asked_for(
     stack = Stack(checked[1], **parameters)
     variables = stack.properties("Function")["Environment"]["Variables"]
     secrets = {name: value for name, value in variables.items() if value.startswith("arn:aws")}
+    variables = {name: value for name, value in variables.items() if name.startswith("GENESYS_")}
     given = {value for name, value in parameters.items() if name.endswith("SecretArn")}
     assert set(secrets.values()) == given | {REQUIRED["GenesysClientSecretArn"]}
     for name, value in variables.items():
@@ -185,6 +192,47 @@ def test_the_function_environment_is_read_as_the_settings_asked_for(
         assert set(settings.plugins) == {"rest", "salesforce", "hubspot"}
     else:
         assert settings.plugins == {}
+
+
+@pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS.keys())
+def test_the_secrets_are_read_through_the_extension_layer_when_it_is_given(
+    checked: tuple[subprocess.CompletedProcess[str], Any],
+    parameters: dict[str, str],
+) -> None:
+    """Every deployment names secrets (the Genesys client secret is required), so the function
+    always has a way to read them: the AWS Parameters and Secrets Lambda Extension, attached as a
+    layer when its ARN is given, with its cache off (genesys-enrich keeps the values and reads
+    again only after a refusal); otherwise boto3, never the extension without its layer."""
+    function = Stack(checked[1], **parameters).properties("Function")
+    variables = function["Environment"]["Variables"]
+    assert variables["GENESYS_ENRICH_GENESYS__CLIENT_SECRET"].startswith("arn:aws:")
+    if "SecretsExtensionLayerArn" in parameters:
+        assert function["Layers"] == [parameters["SecretsExtensionLayerArn"]]
+        assert variables["GENESYS_ENRICH_SECRETS_READER"] == "extension"
+        assert variables["PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED"] == "false"
+    else:
+        assert function["Layers"] == []
+        assert variables["GENESYS_ENRICH_SECRETS_READER"] == "boto3"
+        assert "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED" not in variables
+
+
+def test_the_extension_layer_parameter_takes_only_that_extensions_layers(
+    checked: tuple[subprocess.CompletedProcess[str], Any],
+) -> None:
+    """Either architecture's layer of the AWS extension, in any region, or nothing; not another
+    layer, and not one without its version."""
+    pattern = checked[1]["Parameters"]["SecretsExtensionLayerArn"]["AllowedPattern"]
+    x86_64 = EXTENSION_LAYER_ARN.replace("-Arm64", "")
+    eu_west_1 = "arn:aws:lambda:eu-west-1:015030872274:layer:" + EXTENSION_LAYER_ARN.split(":")[-2]
+    for accepted in ("", EXTENSION_LAYER_ARN, x86_64, eu_west_1 + ":12"):
+        assert re.fullmatch(pattern, accepted), accepted
+    refused = (
+        EXTENSION_LAYER_ARN.rsplit(":", 1)[0],
+        "arn:aws:lambda:us-east-1:123456789012:layer:my-layer:1",
+        SECRET_ARN.format("genesys"),
+    )
+    for arn in refused:
+        assert not re.fullmatch(pattern, arn), arn
 
 
 def test_the_rule_routes_only_the_handled_topics_and_never_attributes(
