@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,12 @@ pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or platform.machine().lower() not in LOCAL_ARCH,
     reason="Lambda's runtime interface client runs on Linux, x86_64 or arm64",
 )
+
+
+def fresh_event(external_contact_id: str) -> dict[str, Any]:
+    """A customer-start event that happened now: the handler skips stale ones."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return customer_start_event(external_contact_id=external_contact_id, time=now)
 
 
 @dataclass
@@ -383,10 +391,10 @@ def test_a_direct_eventbridge_event_is_enriched(
 ) -> None:
     """An EventBridge event invoked directly gets its outcome as the function's response, and
     the attributes reach Genesys."""
-    event = customer_start_event(external_contact_id="uwu")
+    event = fresh_event("uwu")
     answer = lambda_environment.invoke(event)
     assert answer.kind == "response", answer
-    assert answer.body["status"] == "enriched"
+    assert answer.body["status"] == "enriched", answer.body
     assert answer.body["event_id"] == event["id"]
     body = event["detail"]["eventBody"]
     written = genesys.attributes[(body["conversationId"], body["participantId"])]
@@ -398,11 +406,11 @@ def test_an_sqs_batch_names_only_its_retryable_failure(
 ) -> None:
     """An SQS batch is answered with ``batchItemFailures`` naming the record whose CRM was down;
     the other record is written."""
-    good = customer_start_event(external_contact_id="uwu")
+    good = fresh_event("uwu")
     batch = {
         "Records": [
             sqs_record("m-good", good),
-            sqs_record("m-crm-down", customer_start_event(external_contact_id="CUST-DOWN")),
+            sqs_record("m-crm-down", fresh_event("CUST-DOWN")),
         ]
     }
     answer = lambda_environment.invoke(batch)
@@ -417,7 +425,7 @@ def test_a_retryable_failure_reaches_the_runtime_as_an_error(
 ) -> None:
     """A direct event whose CRM is down is posted to the Runtime API as an invocation error, so
     Lambda retries it and then hands it to the on-failure destination; nothing is written."""
-    event = customer_start_event(external_contact_id="CUST-DOWN")
+    event = fresh_event("CUST-DOWN")
     answer = lambda_environment.invoke(event)
     assert answer.kind == "error", answer
     assert answer.body["errorType"] == "RetryableFailure"
@@ -433,7 +441,7 @@ def test_the_outcome_line_and_the_metrics_reach_the_runtimes_log(
     """Under the real runtime client (log format Text), the outcome record goes through the
     runtime's own log handler as one JSON line with the invocation's request id, and the
     invocation's EMF documents follow on stdout."""
-    event = customer_start_event(external_contact_id="uwu")
+    event = fresh_event("uwu")
     assert lambda_environment.invoke(event).kind == "response"
     lines = [
         json.loads(line)
@@ -453,8 +461,8 @@ def test_the_outcome_line_and_the_metrics_reach_the_runtimes_log(
 @pytest.mark.parametrize(
     ("plugins", "expected"),
     [
-        ("rest,nosuch", "no plugin 'nosuch' in this workspace; there are: hubspot, rest,"),
-        ("rest[postgres]", "plugin 'rest' (genesys-enrich-crm-rest) has no extra postgres"),
+        ("rest,nosuch", r"no plugin 'nosuch' in this workspace; there are: ([a-z]+, )*rest, "),
+        ("rest[postgres]", r"plugin 'rest' \(genesys-enrich-crm-rest\) has no extra postgres"),
     ],
 )
 def test_a_plugin_that_is_not_there_is_refused_before_anything_is_built(
@@ -467,5 +475,5 @@ def test_a_plugin_that_is_not_there_is_refused_before_anything_is_built(
         [*PACKAGER, *options], capture_output=True, text=True, check=False
     )
     assert refused.returncode == 2
-    assert expected in refused.stderr
+    assert re.search(expected, refused.stderr), refused.stderr
     assert not output.exists()
