@@ -9,6 +9,7 @@ invocations and records its answers; the fake Genesys and CRM stand behind the h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -282,16 +283,18 @@ def crm() -> Iterator[FakeCrm]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def lambda_environment(
+@contextlib.contextmanager
+def started_environment(
     task_root: Path,
     runtime_client: Path,
     genesys: FakeGenesys,
     crm: FakeCrm,
-    tmp_path_factory: pytest.TempPathFactory,
+    log: Path,
+    **variables: str,
 ) -> Iterator[LambdaEnvironment]:
+    """An execution environment running the package with the settings below and ``variables``
+    (Lambda's own, such as its log format), its output in ``log``; stopped on exit."""
     api = FakeRuntimeApi()
-    log = tmp_path_factory.mktemp("logs") / "runtime.log"
     settings = {
         "AWS_LAMBDA_RUNTIME_API": api.address,
         "GENESYS_ENRICH_GENESYS__CLIENT_ID": genesys.client_id,
@@ -304,6 +307,7 @@ def lambda_environment(
         "GENESYS_ENRICH_PLUGINS__REST__BASE_URL": crm.url,
         "GENESYS_ENRICH_PLUGINS__REST__API_KEY": "demo-crm-key",
         "GENESYS_ENRICH_PLUGINS__REST__RETRY_ATTEMPTS": "1",  # a CRM answering 503 fails at once
+        **variables,
     }
     with log.open("wb") as sink:
         process = subprocess.Popen(  # noqa: S603 - this interpreter, bare
@@ -323,6 +327,20 @@ def lambda_environment(
             process.kill()
             process.wait()
         api.close()
+
+
+@pytest.fixture(scope="module")
+def lambda_environment(
+    task_root: Path,
+    runtime_client: Path,
+    genesys: FakeGenesys,
+    crm: FakeCrm,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LambdaEnvironment]:
+    """An environment with Lambda's default log format, Text."""
+    log = tmp_path_factory.mktemp("logs") / "runtime.log"
+    with started_environment(task_root, runtime_client, genesys, crm, log) as environment:
+        yield environment
 
 
 def test_the_package_holds_real_files_of_the_chosen_plugins_only(
@@ -435,6 +453,26 @@ def test_a_retryable_failure_reaches_the_runtime_as_an_error(
     assert not [key for key in genesys.attributes if key[0] == conversation]
 
 
+def log_lines(environment: LambdaEnvironment) -> list[dict[str, Any]]:
+    """The JSON objects the environment wrote, one a line (the runtime's own lines are not)."""
+    text = environment.log.read_text()
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def assert_outcome_then_metrics(environment: LambdaEnvironment, event: dict[str, Any]) -> None:
+    """The event's outcome line, with the invocation's request id, then the invocation's EMF."""
+    lines = log_lines(environment)
+    [outcome] = [line for line in lines if line.get("event_id") == event["id"]]
+    assert outcome["logger"] == "genesys_enrich.outcome"
+    assert outcome["level"] == "INFO"
+    assert outcome["requestId"] == environment.last_request_id
+    assert (outcome["status"], outcome["sources"]["rest"]["status"]) == ("enriched", "found")
+    after = lines[lines.index(outcome) + 1 :]
+    service = next(line for line in after if "_aws" in line and "Source" not in line)
+    assert service["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "GenesysEnrich"
+    assert (service["Events"], service["EventsEnriched"]) == (1, 1)
+
+
 def test_the_outcome_line_and_the_metrics_reach_the_runtimes_log(
     lambda_environment: LambdaEnvironment,
 ) -> None:
@@ -443,19 +481,31 @@ def test_the_outcome_line_and_the_metrics_reach_the_runtimes_log(
     invocation's EMF documents follow on stdout."""
     event = fresh_event("uwu")
     assert lambda_environment.invoke(event).kind == "response"
-    lines = [
-        json.loads(line)
-        for line in lambda_environment.log.read_text().splitlines()
-        if line.startswith("{")
-    ]
-    [outcome] = [line for line in lines if line.get("event_id") == event["id"]]
-    assert outcome["logger"] == "genesys_enrich.outcome"
-    assert outcome["requestId"] == lambda_environment.last_request_id
-    assert (outcome["status"], outcome["sources"]["rest"]["status"]) == ("enriched", "found")
-    after = lines[lines.index(outcome) + 1 :]
-    service = next(line for line in after if "_aws" in line and "Source" not in line)
-    assert service["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "GenesysEnrich"
-    assert (service["Events"], service["EventsEnriched"]) == (1, 1)
+    assert_outcome_then_metrics(lambda_environment, event)
+
+
+def test_under_lambdas_json_log_format_the_same_keys_reach_the_log(
+    task_root: Path,
+    runtime_client: Path,
+    genesys: FakeGenesys,
+    crm: FakeCrm,
+    tmp_path: Path,
+) -> None:
+    """With the function's log format JSON (deploy/template.yaml's), the runtime's own JSON
+    formatter writes the outcome line, with the keys docs/operations.md lists, and the EMF
+    documents still reach the log as lines of their own."""
+    json_format = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    log = tmp_path / "runtime.log"
+    with started_environment(
+        task_root, runtime_client, genesys, crm, log, **json_format
+    ) as environment:
+        event = fresh_event("uwu")
+        assert environment.invoke(event).kind == "response"
+    assert_outcome_then_metrics(environment, event)
+    [outcome] = [line for line in log_lines(environment) if line.get("event_id") == event["id"]]
+    assert outcome["message"] == "enriched: " + outcome["reason"]
+    assert {"cold_start", "interaction_id", "duration_ms", "write_ms", "retries"} <= set(outcome)
+    assert "failure" not in outcome  # Lambda leaves out the keys that are null
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -361,6 +362,18 @@ def test_the_default_sizing_stays_inside_the_genesys_budget(
     assert paced_writes + slowest_lookup + margin <= int(stack.parameters["Timeout"]) / 2
 
 
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING", "ERROR"])
+def test_lambda_keeps_the_log_lines_of_the_level_asked_for(
+    checked: tuple[subprocess.CompletedProcess[str], Any], level: str
+) -> None:
+    """LogLevel sets genesys-enrich's loggers and the level Lambda filters JSON lines by (in
+    Lambda's names), so a DEBUG line asked for is not dropped on the way to CloudWatch."""
+    function = Stack(checked[1], LogLevel=level).properties("Function")
+    assert function["Environment"]["Variables"]["GENESYS_ENRICH_LOG_LEVEL"] == level
+    lambda_level = function["LoggingConfig"]["ApplicationLogLevel"]
+    assert logging.getLevelName(lambda_level.replace("WARN", "WARNING")) == getattr(logging, level)
+
+
 @pytest.fixture
 def packager() -> Iterator[ModuleType]:
     """deploy/package.py, imported (it is a script, not a module of the project)."""
@@ -387,7 +400,11 @@ def test_the_function_runs_what_deploy_package_builds(
     )
     module, name = function["Handler"].rsplit(".", 1)
     assert callable(getattr(importlib.import_module(module), name))
-    assert function["LoggingConfig"]["LogGroup"] == "<LogGroup>"
+    assert function["LoggingConfig"] == {
+        "LogGroup": "<LogGroup>",
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+    }
     assert function["SnapStart"] == {"ApplyOn": "None"}
     snapstart = Stack(checked[1], EnableSnapStart="true").properties("Function")
     assert snapstart["SnapStart"] == {"ApplyOn": "PublishedVersions"}
