@@ -509,21 +509,57 @@ def test_under_lambdas_json_log_format_the_same_keys_reach_the_log(
 
 
 @pytest.mark.parametrize(
-    ("plugins", "expected"),
+    ("options", "expected"),
     [
-        ("rest,nosuch", r"no plugin 'nosuch' in this workspace; there are: ([a-z]+, )*rest, "),
-        ("rest[postgres]", r"plugin 'rest' \(genesys-enrich-crm-rest\) has no extra postgres"),
+        (
+            ["--plugins", "rest,nosuch"],
+            r"no plugin 'nosuch' in this workspace; there are: ([a-z]+, )*rest, ",
+        ),
+        (
+            ["--plugins", "rest[postgres]"],
+            r"plugin 'rest' \(genesys-enrich-crm-rest\) has no extra postgres",
+        ),
+        (
+            ["--extras", "dynamo"],
+            r"genesys-enrich has no extra dynamo; it has: ([a-z]+, )*dynamodb",
+        ),
     ],
 )
-def test_a_plugin_that_is_not_there_is_refused_before_anything_is_built(
-    plugins: str, expected: str, tmp_path: Path
+def test_a_plugin_or_extra_that_is_not_there_is_refused_before_anything_is_built(
+    options: list[str], expected: str, tmp_path: Path
 ) -> None:
-    """A typo in --plugins names what there is, and writes no zip."""
+    """A typo in --plugins or --extras names what there is, and writes no zip."""
     output = tmp_path / "package.zip"
-    options = ["--arch", "arm64", "--plugins", plugins, "--output", str(output)]
     refused = subprocess.run(  # noqa: S603 - this repository's packager
-        [*PACKAGER, *options], capture_output=True, text=True, check=False
+        [*PACKAGER, "--arch", "arm64", *options, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert refused.returncode == 2
     assert re.search(expected, refused.stderr), refused.stderr
     assert not output.exists()
+
+
+def test_the_dynamodb_extra_ships_boto3_for_the_duplicate_table(tmp_path: Path) -> None:
+    """``--extras dynamodb`` adds the locked boto3 (what ``[intake] duplicate_table`` imports) and
+    its dependencies as real files, and says so; without it the package has none of them."""
+    output = tmp_path / "package.zip"
+    options = ["--arch", "arm64", "--no-compile", "--plugins", "rest", "--extras", "dynamodb"]
+    built = subprocess.run(  # noqa: S603 - this repository's packager
+        [*PACKAGER, *options, "--output", str(output)],
+        env={**os.environ, "UV": _uv()[0]},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    assert "core: genesys-enrich[dynamodb] " in built.stdout
+    tops = {name.split("/", 1)[0] for name in zipfile.ZipFile(output).namelist()}
+    assert {"boto3", "botocore", "genesys_enrich"} <= tops
+
+
+def test_without_the_extra_the_package_has_no_boto3(artifact: tuple[Path, str]) -> None:
+    tops = {name.split("/", 1)[0] for name in zipfile.ZipFile(artifact[0]).namelist()}
+    assert not {"boto3", "botocore"} & tops
+    assert "core: genesys-enrich " in artifact[1]
