@@ -23,8 +23,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from genesys_enrich.duplicates import Claim
+from genesys_enrich.duplicates_dynamodb import DynamoDbEvents
 from genesys_enrich.events import ACD_START, CUSTOMER_START, USER_START
 from genesys_enrich.settings import GenesysSettings, IntakeSettings, PipelineSettings, load_settings
 
@@ -149,6 +153,7 @@ DEPLOYMENTS = {
         GenesysEnvironment="eu-west-1",
         EnableSnapStart="true",
         SecretsExtensionLayerArn=EXTENSION_LAYER_ARN,
+        EnableDuplicateTable="true",
     ),
 }
 
@@ -188,6 +193,8 @@ def test_the_function_environment_is_read_as_the_settings_asked_for(
     assert settings.genesys.client_id == REQUIRED["GenesysClientId"]
     assert settings.genesys.requests_per_minute == float(stack.parameters["RequestsPerMinute"])
     assert settings.genesys.client_secret is not None
+    duplicate_table = "<DuplicatesTable>" if "EnableDuplicateTable" in parameters else None
+    assert settings.intake.duplicate_table == duplicate_table
     if "CrmApiBaseUrl" in parameters:
         assert settings.plugins["rest"]["base_url"] == parameters["CrmApiBaseUrl"]
         assert set(settings.plugins) == {"rest", "salesforce", "hubspot"}
@@ -343,6 +350,62 @@ def test_the_role_reaches_only_its_own_logs_secrets_and_queues(
     else:
         assert queues == {"ReadTheEventsQueue": "<EventsQueue.Arn>"}
     assert ("DecryptThoseSecrets" in statements) == ("SecretsKmsKeyArn" in parameters)
+    if "EnableDuplicateTable" in parameters:
+        assert statements["ClaimEventIds"]["Resource"] == "<DuplicatesTable.Arn>"
+    else:
+        assert "ClaimEventIds" not in statements
+        assert "DuplicatesTable" not in stack.resources
+
+
+async def test_the_duplicate_table_is_the_one_the_guard_uses_with_the_actions_it_calls(
+    checked: tuple[subprocess.CompletedProcess[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table the template creates, made in moto's DynamoDB from its properties, takes the
+    guard's claims across two environments; and the role grants the DynamoDB actions the guard
+    calls, and besides them only GetItem, the read it falls back to when a refused put does not
+    return the item that refused it."""
+    stack = Stack(checked[1], EnableDuplicateTable="true")
+    table = stack.properties("DuplicatesTable")
+    [policy] = stack.properties("FunctionRole")["Policies"]
+    [granted] = [s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "ClaimEventIds"]
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    called: set[str] = set()
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(
+            TableName="claims",
+            KeySchema=table["KeySchema"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            BillingMode=table["BillingMode"],
+        )
+        ttl = table["TimeToLiveSpecification"]
+        client.update_time_to_live(
+            TableName="claims",
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )
+        client.meta.events.register(
+            "before-call.dynamodb", lambda model, **_: called.add(f"dynamodb:{model.name}")
+        )
+        one = DynamoDbEvents("claims", 900.0, client=client)
+        other = DynamoDbEvents("claims", 900.0, client=client)
+        assert await one.claim("e-1", lease=60) is Claim.NEW
+        assert await other.claim("e-1", lease=60) is Claim.BUSY
+        await one.finish("e-1")
+        assert await other.claim("e-1", lease=60) is Claim.DONE
+        assert await one.claim("e-2", lease=60) is Claim.NEW
+        await one.release("e-2")
+        guard_called = set(called)
+        stored = client.scan(TableName="claims")["Items"]
+    assert {item["event_id"]["S"] for item in stored} == {"e-1"}
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    assert all("N" in item[ttl["AttributeName"]] for item in stored)  # TTL needs a number
+    assert guard_called <= set(granted["Action"])
+    assert set(granted["Action"]) - guard_called == {"dynamodb:GetItem"}
 
 
 def test_the_default_sizing_stays_inside_the_genesys_budget(
