@@ -437,6 +437,29 @@ def test_lambda_keeps_the_log_lines_of_the_level_asked_for(
     assert logging.getLevelName(lambda_level.replace("WARN", "WARNING")) == getattr(logging, level)
 
 
+def test_the_deploy_guide_lists_every_parameter_of_the_template(
+    checked: tuple[subprocess.CompletedProcess[str], Any],
+) -> None:
+    """docs/deploy.md's parameter table names each parameter the template takes, and no other,
+    with the template's default."""
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    table = guide.split("| parameter | default | meaning |\n", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, str] = {}
+    for row in table.splitlines()[1:]:
+        names, default, _meaning = row.strip("|").split(" | ", 2)
+        for name in re.findall(r"`(\w+)`", names):
+            documented[name] = default.strip()
+    declared = checked[1]["Parameters"]
+    assert set(documented) == set(declared)
+    for name, default in documented.items():
+        if "Default" not in declared[name]:
+            assert default == "(required)", name
+        elif declared[name]["Default"] == "":
+            assert default == "empty", name
+        else:
+            assert str(declared[name]["Default"]) in default, name
+
+
 @pytest.fixture
 def packager() -> Iterator[ModuleType]:
     """deploy/package.py, imported (it is a script, not a module of the project)."""
