@@ -2,6 +2,7 @@
 runtime dependencies, as manylinux wheels for the chosen architecture, in one zip.
 
     python3 -m uv run python deploy/package.py --arch arm64 --plugins rest,fields
+    python3 -m uv run python deploy/package.py --arch arm64 --extras dynamodb   # with boto3
 
 Why wheels, and why not ``uv export | pip install --target`` of the workspace: in this workspace
 the core and the plugins are *path* sources, so exporting the environment and installing it
@@ -78,9 +79,25 @@ def workspace_plugins(root: Path = ROOT) -> dict[str, Member]:
     return plugins
 
 
-def chosen_members(specs: Iterable[str], available: dict[str, Member]) -> list[Member]:
-    """The core and the plugins named by ``specs`` (``rest``, ``sql[postgres]``)."""
-    members = [Member(CORE)]
+def core_extras(root: Path = ROOT) -> tuple[str, ...]:
+    """The extras genesys-enrich itself declares (``dynamodb``, ``aws``, ...)."""
+    project = tomllib.loads((root / "core" / "pyproject.toml").read_text(encoding="utf-8"))
+    return tuple(project["project"].get("optional-dependencies", {}))
+
+
+def chosen_members(
+    specs: Iterable[str],
+    available: dict[str, Member],
+    extras: Sequence[str] = (),
+    *,
+    declared: Sequence[str] = (),
+) -> list[Member]:
+    """The core with ``extras`` (of those it ``declared``), and the plugins named by ``specs``
+    (``rest``, ``sql[postgres]``)."""
+    if unknown := [extra for extra in extras if extra not in declared]:
+        msg = f"{CORE} has no extra {', '.join(unknown)}; it has: {', '.join(declared) or 'none'}"
+        raise PackageError(msg)
+    members = [Member(CORE, tuple(extras))]
     for spec in specs:
         match = _SPEC.match(spec.strip())
         if match is None:
@@ -193,7 +210,13 @@ def _zip(site: Path, output: Path) -> None:
 
 
 def report(
-    site: Path, output: Path, *, arch: str, python_version: str, compiled: bool
+    site: Path,
+    output: Path,
+    *,
+    arch: str,
+    python_version: str,
+    compiled: bool,
+    extras: Sequence[str] = (),
 ) -> list[str]:
     """What is in the package, for the person who built it."""
     distributions = sorted(
@@ -217,7 +240,7 @@ def report(
         f"  for Lambda python{python_version} on {arch} "
         f"({ARCHITECTURES[arch]}-manylinux_{GLIBC}); "
         + ("bytecode compiled" if compiled else "sources only, no bytecode"),
-        f"  core: {CORE} {core}",
+        f"  core: {CORE}{'[' + ','.join(extras) + ']' if extras else ''} {core}",
         f"  plugins: {'; '.join(plugins) or 'none'}",
         f"  dependencies: {', '.join(libraries)}",
     ]
@@ -263,6 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(default: rest,fields; e.g. rest,sql[postgres],fields)",
     )
     parser.add_argument(
+        "--extras",
+        default="",
+        help=f"comma-separated extras of {CORE} itself, e.g. dynamodb (boto3, for "
+        "[intake] duplicate_table)",
+    )
+    parser.add_argument(
         "--python-version",
         default=DEFAULT_PYTHON,
         help=f"the function's Python runtime version (default {DEFAULT_PYTHON}, the template's)",
@@ -286,7 +315,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--settings {args.settings}: no such file")
     compiled = not args.no_compile
     try:
-        members = chosen_members(filter(None, args.plugins.split(",")), workspace_plugins())
+        extras = [extra.strip() for extra in args.extras.split(",") if extra.strip()]
+        members = chosen_members(
+            filter(None, args.plugins.split(",")),
+            workspace_plugins(),
+            extras,
+            declared=core_extras(),
+        )
         with tempfile.TemporaryDirectory(prefix="genesys-enrich-package-") as work:
             site = build(
                 members,
@@ -299,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             lines = report(
                 site, args.output, arch=args.arch, python_version=args.python_version,
-                compiled=compiled,
+                compiled=compiled, extras=extras,
             )  # fmt: skip
     except PackageError as error:
         print(f"deploy/package.py: {error}", file=sys.stderr)

@@ -9,10 +9,12 @@ invocations and records its answers; the fake Genesys and CRM stand behind the h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,12 @@ pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or platform.machine().lower() not in LOCAL_ARCH,
     reason="Lambda's runtime interface client runs on Linux, x86_64 or arm64",
 )
+
+
+def fresh_event(external_contact_id: str) -> dict[str, Any]:
+    """A customer-start event that happened now: the handler skips stale ones."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return customer_start_event(external_contact_id=external_contact_id, time=now)
 
 
 @dataclass
@@ -274,16 +283,18 @@ def crm() -> Iterator[FakeCrm]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def lambda_environment(
+@contextlib.contextmanager
+def started_environment(
     task_root: Path,
     runtime_client: Path,
     genesys: FakeGenesys,
     crm: FakeCrm,
-    tmp_path_factory: pytest.TempPathFactory,
+    log: Path,
+    **variables: str,
 ) -> Iterator[LambdaEnvironment]:
+    """An execution environment running the package with the settings below and ``variables``
+    (Lambda's own, such as its log format), its output in ``log``; stopped on exit."""
     api = FakeRuntimeApi()
-    log = tmp_path_factory.mktemp("logs") / "runtime.log"
     settings = {
         "AWS_LAMBDA_RUNTIME_API": api.address,
         "GENESYS_ENRICH_GENESYS__CLIENT_ID": genesys.client_id,
@@ -296,6 +307,7 @@ def lambda_environment(
         "GENESYS_ENRICH_PLUGINS__REST__BASE_URL": crm.url,
         "GENESYS_ENRICH_PLUGINS__REST__API_KEY": "demo-crm-key",
         "GENESYS_ENRICH_PLUGINS__REST__RETRY_ATTEMPTS": "1",  # a CRM answering 503 fails at once
+        **variables,
     }
     with log.open("wb") as sink:
         process = subprocess.Popen(  # noqa: S603 - this interpreter, bare
@@ -315,6 +327,20 @@ def lambda_environment(
             process.kill()
             process.wait()
         api.close()
+
+
+@pytest.fixture(scope="module")
+def lambda_environment(
+    task_root: Path,
+    runtime_client: Path,
+    genesys: FakeGenesys,
+    crm: FakeCrm,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LambdaEnvironment]:
+    """An environment with Lambda's default log format, Text."""
+    log = tmp_path_factory.mktemp("logs") / "runtime.log"
+    with started_environment(task_root, runtime_client, genesys, crm, log) as environment:
+        yield environment
 
 
 def test_the_package_holds_real_files_of_the_chosen_plugins_only(
@@ -383,10 +409,10 @@ def test_a_direct_eventbridge_event_is_enriched(
 ) -> None:
     """An EventBridge event invoked directly gets its outcome as the function's response, and
     the attributes reach Genesys."""
-    event = customer_start_event(external_contact_id="uwu")
+    event = fresh_event("uwu")
     answer = lambda_environment.invoke(event)
     assert answer.kind == "response", answer
-    assert answer.body["status"] == "enriched"
+    assert answer.body["status"] == "enriched", answer.body
     assert answer.body["event_id"] == event["id"]
     body = event["detail"]["eventBody"]
     written = genesys.attributes[(body["conversationId"], body["participantId"])]
@@ -398,11 +424,11 @@ def test_an_sqs_batch_names_only_its_retryable_failure(
 ) -> None:
     """An SQS batch is answered with ``batchItemFailures`` naming the record whose CRM was down;
     the other record is written."""
-    good = customer_start_event(external_contact_id="uwu")
+    good = fresh_event("uwu")
     batch = {
         "Records": [
             sqs_record("m-good", good),
-            sqs_record("m-crm-down", customer_start_event(external_contact_id="CUST-DOWN")),
+            sqs_record("m-crm-down", fresh_event("CUST-DOWN")),
         ]
     }
     answer = lambda_environment.invoke(batch)
@@ -417,7 +443,7 @@ def test_a_retryable_failure_reaches_the_runtime_as_an_error(
 ) -> None:
     """A direct event whose CRM is down is posted to the Runtime API as an invocation error, so
     Lambda retries it and then hands it to the on-failure destination; nothing is written."""
-    event = customer_start_event(external_contact_id="CUST-DOWN")
+    event = fresh_event("CUST-DOWN")
     answer = lambda_environment.invoke(event)
     assert answer.kind == "error", answer
     assert answer.body["errorType"] == "RetryableFailure"
@@ -427,22 +453,19 @@ def test_a_retryable_failure_reaches_the_runtime_as_an_error(
     assert not [key for key in genesys.attributes if key[0] == conversation]
 
 
-def test_the_outcome_line_and_the_metrics_reach_the_runtimes_log(
-    lambda_environment: LambdaEnvironment,
-) -> None:
-    """Under the real runtime client (log format Text), the outcome record goes through the
-    runtime's own log handler as one JSON line with the invocation's request id, and the
-    invocation's EMF documents follow on stdout."""
-    event = customer_start_event(external_contact_id="uwu")
-    assert lambda_environment.invoke(event).kind == "response"
-    lines = [
-        json.loads(line)
-        for line in lambda_environment.log.read_text().splitlines()
-        if line.startswith("{")
-    ]
+def log_lines(environment: LambdaEnvironment) -> list[dict[str, Any]]:
+    """The JSON objects the environment wrote, one a line (the runtime's own lines are not)."""
+    text = environment.log.read_text()
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def assert_outcome_then_metrics(environment: LambdaEnvironment, event: dict[str, Any]) -> None:
+    """The event's outcome line, with the invocation's request id, then the invocation's EMF."""
+    lines = log_lines(environment)
     [outcome] = [line for line in lines if line.get("event_id") == event["id"]]
     assert outcome["logger"] == "genesys_enrich.outcome"
-    assert outcome["requestId"] == lambda_environment.last_request_id
+    assert outcome["level"] == "INFO"
+    assert outcome["requestId"] == environment.last_request_id
     assert (outcome["status"], outcome["sources"]["rest"]["status"]) == ("enriched", "found")
     after = lines[lines.index(outcome) + 1 :]
     service = next(line for line in after if "_aws" in line and "Source" not in line)
@@ -450,22 +473,93 @@ def test_the_outcome_line_and_the_metrics_reach_the_runtimes_log(
     assert (service["Events"], service["EventsEnriched"]) == (1, 1)
 
 
+def test_the_outcome_line_and_the_metrics_reach_the_runtimes_log(
+    lambda_environment: LambdaEnvironment,
+) -> None:
+    """Under the real runtime client (log format Text), the outcome record goes through the
+    runtime's own log handler as one JSON line with the invocation's request id, and the
+    invocation's EMF documents follow on stdout."""
+    event = fresh_event("uwu")
+    assert lambda_environment.invoke(event).kind == "response"
+    assert_outcome_then_metrics(lambda_environment, event)
+
+
+def test_under_lambdas_json_log_format_the_same_keys_reach_the_log(
+    task_root: Path,
+    runtime_client: Path,
+    genesys: FakeGenesys,
+    crm: FakeCrm,
+    tmp_path: Path,
+) -> None:
+    """With the function's log format JSON (deploy/template.yaml's), the runtime's own JSON
+    formatter writes the outcome line, with the keys docs/operations.md lists, and the EMF
+    documents still reach the log as lines of their own."""
+    json_format = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    log = tmp_path / "runtime.log"
+    with started_environment(
+        task_root, runtime_client, genesys, crm, log, **json_format
+    ) as environment:
+        event = fresh_event("uwu")
+        assert environment.invoke(event).kind == "response"
+    assert_outcome_then_metrics(environment, event)
+    [outcome] = [line for line in log_lines(environment) if line.get("event_id") == event["id"]]
+    assert outcome["message"] == "enriched: " + outcome["reason"]
+    assert {"cold_start", "interaction_id", "duration_ms", "write_ms", "retries"} <= set(outcome)
+    assert "failure" not in outcome  # Lambda leaves out the keys that are null
+
+
 @pytest.mark.parametrize(
-    ("plugins", "expected"),
+    ("options", "expected"),
     [
-        ("rest,nosuch", "no plugin 'nosuch' in this workspace; there are: hubspot, rest,"),
-        ("rest[postgres]", "plugin 'rest' (genesys-enrich-crm-rest) has no extra postgres"),
+        (
+            ["--plugins", "rest,nosuch"],
+            r"no plugin 'nosuch' in this workspace; there are: ([a-z]+, )*rest, ",
+        ),
+        (
+            ["--plugins", "rest[postgres]"],
+            r"plugin 'rest' \(genesys-enrich-crm-rest\) has no extra postgres",
+        ),
+        (
+            ["--extras", "dynamo"],
+            r"genesys-enrich has no extra dynamo; it has: ([a-z]+, )*dynamodb",
+        ),
     ],
 )
-def test_a_plugin_that_is_not_there_is_refused_before_anything_is_built(
-    plugins: str, expected: str, tmp_path: Path
+def test_a_plugin_or_extra_that_is_not_there_is_refused_before_anything_is_built(
+    options: list[str], expected: str, tmp_path: Path
 ) -> None:
-    """A typo in --plugins names what there is, and writes no zip."""
+    """A typo in --plugins or --extras names what there is, and writes no zip."""
     output = tmp_path / "package.zip"
-    options = ["--arch", "arm64", "--plugins", plugins, "--output", str(output)]
     refused = subprocess.run(  # noqa: S603 - this repository's packager
-        [*PACKAGER, *options], capture_output=True, text=True, check=False
+        [*PACKAGER, "--arch", "arm64", *options, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert refused.returncode == 2
-    assert expected in refused.stderr
+    assert re.search(expected, refused.stderr), refused.stderr
     assert not output.exists()
+
+
+def test_the_dynamodb_extra_ships_boto3_for_the_duplicate_table(tmp_path: Path) -> None:
+    """``--extras dynamodb`` adds the locked boto3 (what ``[intake] duplicate_table`` imports) and
+    its dependencies as real files, and says so; without it the package has none of them."""
+    output = tmp_path / "package.zip"
+    options = ["--arch", "arm64", "--no-compile", "--plugins", "rest", "--extras", "dynamodb"]
+    built = subprocess.run(  # noqa: S603 - this repository's packager
+        [*PACKAGER, *options, "--output", str(output)],
+        env={**os.environ, "UV": _uv()[0]},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    assert "core: genesys-enrich[dynamodb] " in built.stdout
+    tops = {name.split("/", 1)[0] for name in zipfile.ZipFile(output).namelist()}
+    assert {"boto3", "botocore", "genesys_enrich"} <= tops
+
+
+def test_without_the_extra_the_package_has_no_boto3(artifact: tuple[Path, str]) -> None:
+    tops = {name.split("/", 1)[0] for name in zipfile.ZipFile(artifact[0]).namelist()}
+    assert not {"boto3", "botocore"} & tops
+    assert "core: genesys-enrich " in artifact[1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -22,8 +23,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from genesys_enrich.duplicates import Claim
+from genesys_enrich.duplicates_dynamodb import DynamoDbEvents
 from genesys_enrich.events import ACD_START, CUSTOMER_START, USER_START
 from genesys_enrich.settings import GenesysSettings, IntakeSettings, PipelineSettings, load_settings
 
@@ -38,6 +43,11 @@ REQUIRED = {
     "GenesysClientSecretArn": SECRET_ARN.format("genesys"),
 }
 """What a deployment must give: the parameters without a default."""
+EXTENSION_LAYER_ARN = (
+    "arn:aws:lambda:us-east-1:177933569100:layer:"
+    "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:11"
+)
+"""The extension's arm64 layer in us-east-1, as AWS publishes it."""
 _NO_VALUE = object()
 
 
@@ -142,6 +152,8 @@ DEPLOYMENTS = {
         SecretsKmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/1a2b3c4d-0000-4000-8000-000000000000",
         GenesysEnvironment="eu-west-1",
         EnableSnapStart="true",
+        SecretsExtensionLayerArn=EXTENSION_LAYER_ARN,
+        EnableDuplicateTable="true",
     ),
 }
 
@@ -166,6 +178,7 @@ def test_the_function_environment_is_read_as_the_settings_asked_for(
     stack = Stack(checked[1], **parameters)
     variables = stack.properties("Function")["Environment"]["Variables"]
     secrets = {name: value for name, value in variables.items() if value.startswith("arn:aws")}
+    variables = {name: value for name, value in variables.items() if name.startswith("GENESYS_")}
     given = {value for name, value in parameters.items() if name.endswith("SecretArn")}
     assert set(secrets.values()) == given | {REQUIRED["GenesysClientSecretArn"]}
     for name, value in variables.items():
@@ -180,11 +193,54 @@ def test_the_function_environment_is_read_as_the_settings_asked_for(
     assert settings.genesys.client_id == REQUIRED["GenesysClientId"]
     assert settings.genesys.requests_per_minute == float(stack.parameters["RequestsPerMinute"])
     assert settings.genesys.client_secret is not None
+    duplicate_table = "<DuplicatesTable>" if "EnableDuplicateTable" in parameters else None
+    assert settings.intake.duplicate_table == duplicate_table
     if "CrmApiBaseUrl" in parameters:
         assert settings.plugins["rest"]["base_url"] == parameters["CrmApiBaseUrl"]
         assert set(settings.plugins) == {"rest", "salesforce", "hubspot"}
     else:
         assert settings.plugins == {}
+
+
+@pytest.mark.parametrize("parameters", DEPLOYMENTS.values(), ids=DEPLOYMENTS.keys())
+def test_the_secrets_are_read_through_the_extension_layer_when_it_is_given(
+    checked: tuple[subprocess.CompletedProcess[str], Any],
+    parameters: dict[str, str],
+) -> None:
+    """Every deployment names secrets (the Genesys client secret is required), so the function
+    always has a way to read them: the AWS Parameters and Secrets Lambda Extension, attached as a
+    layer when its ARN is given, with its cache off (genesys-enrich keeps the values and reads
+    again only after a refusal); otherwise boto3, never the extension without its layer."""
+    function = Stack(checked[1], **parameters).properties("Function")
+    variables = function["Environment"]["Variables"]
+    assert variables["GENESYS_ENRICH_GENESYS__CLIENT_SECRET"].startswith("arn:aws:")
+    if "SecretsExtensionLayerArn" in parameters:
+        assert function["Layers"] == [parameters["SecretsExtensionLayerArn"]]
+        assert variables["GENESYS_ENRICH_SECRETS_READER"] == "extension"
+        assert variables["PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED"] == "false"
+    else:
+        assert function["Layers"] == []
+        assert variables["GENESYS_ENRICH_SECRETS_READER"] == "boto3"
+        assert "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED" not in variables
+
+
+def test_the_extension_layer_parameter_takes_only_that_extensions_layers(
+    checked: tuple[subprocess.CompletedProcess[str], Any],
+) -> None:
+    """Either architecture's layer of the AWS extension, in any region, or nothing; not another
+    layer, and not one without its version."""
+    pattern = checked[1]["Parameters"]["SecretsExtensionLayerArn"]["AllowedPattern"]
+    x86_64 = EXTENSION_LAYER_ARN.replace("-Arm64", "")
+    eu_west_1 = "arn:aws:lambda:eu-west-1:015030872274:layer:" + EXTENSION_LAYER_ARN.split(":")[-2]
+    for accepted in ("", EXTENSION_LAYER_ARN, x86_64, eu_west_1 + ":12"):
+        assert re.fullmatch(pattern, accepted), accepted
+    refused = (
+        EXTENSION_LAYER_ARN.rsplit(":", 1)[0],
+        "arn:aws:lambda:us-east-1:123456789012:layer:my-layer:1",
+        SECRET_ARN.format("genesys"),
+    )
+    for arn in refused:
+        assert not re.fullmatch(pattern, arn), arn
 
 
 def test_the_rule_routes_only_the_handled_topics_and_never_attributes(
@@ -294,6 +350,62 @@ def test_the_role_reaches_only_its_own_logs_secrets_and_queues(
     else:
         assert queues == {"ReadTheEventsQueue": "<EventsQueue.Arn>"}
     assert ("DecryptThoseSecrets" in statements) == ("SecretsKmsKeyArn" in parameters)
+    if "EnableDuplicateTable" in parameters:
+        assert statements["ClaimEventIds"]["Resource"] == "<DuplicatesTable.Arn>"
+    else:
+        assert "ClaimEventIds" not in statements
+        assert "DuplicatesTable" not in stack.resources
+
+
+async def test_the_duplicate_table_is_the_one_the_guard_uses_with_the_actions_it_calls(
+    checked: tuple[subprocess.CompletedProcess[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table the template creates, made in moto's DynamoDB from its properties, takes the
+    guard's claims across two environments; and the role grants the DynamoDB actions the guard
+    calls, and besides them only GetItem, the read it falls back to when a refused put does not
+    return the item that refused it."""
+    stack = Stack(checked[1], EnableDuplicateTable="true")
+    table = stack.properties("DuplicatesTable")
+    [policy] = stack.properties("FunctionRole")["Policies"]
+    [granted] = [s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "ClaimEventIds"]
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    called: set[str] = set()
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(
+            TableName="claims",
+            KeySchema=table["KeySchema"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            BillingMode=table["BillingMode"],
+        )
+        ttl = table["TimeToLiveSpecification"]
+        client.update_time_to_live(
+            TableName="claims",
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )
+        client.meta.events.register(
+            "before-call.dynamodb", lambda model, **_: called.add(f"dynamodb:{model.name}")
+        )
+        one = DynamoDbEvents("claims", 900.0, client=client)
+        other = DynamoDbEvents("claims", 900.0, client=client)
+        assert await one.claim("e-1", lease=60) is Claim.NEW
+        assert await other.claim("e-1", lease=60) is Claim.BUSY
+        await one.finish("e-1")
+        assert await other.claim("e-1", lease=60) is Claim.DONE
+        assert await one.claim("e-2", lease=60) is Claim.NEW
+        await one.release("e-2")
+        guard_called = set(called)
+        stored = client.scan(TableName="claims")["Items"]
+    assert {item["event_id"]["S"] for item in stored} == {"e-1"}
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    assert all("N" in item[ttl["AttributeName"]] for item in stored)  # TTL needs a number
+    assert guard_called <= set(granted["Action"])
+    assert set(granted["Action"]) - guard_called == {"dynamodb:GetItem"}
 
 
 def test_the_default_sizing_stays_inside_the_genesys_budget(
@@ -311,6 +423,41 @@ def test_the_default_sizing_stays_inside_the_genesys_budget(
     slowest_lookup = PipelineSettings().source_timeout_seconds
     margin = IntakeSettings().deadline_margin_seconds
     assert paced_writes + slowest_lookup + margin <= int(stack.parameters["Timeout"]) / 2
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING", "ERROR"])
+def test_lambda_keeps_the_log_lines_of_the_level_asked_for(
+    checked: tuple[subprocess.CompletedProcess[str], Any], level: str
+) -> None:
+    """LogLevel sets genesys-enrich's loggers and the level Lambda filters JSON lines by (in
+    Lambda's names), so a DEBUG line asked for is not dropped on the way to CloudWatch."""
+    function = Stack(checked[1], LogLevel=level).properties("Function")
+    assert function["Environment"]["Variables"]["GENESYS_ENRICH_LOG_LEVEL"] == level
+    lambda_level = function["LoggingConfig"]["ApplicationLogLevel"]
+    assert logging.getLevelName(lambda_level.replace("WARN", "WARNING")) == getattr(logging, level)
+
+
+def test_the_deploy_guide_lists_every_parameter_of_the_template(
+    checked: tuple[subprocess.CompletedProcess[str], Any],
+) -> None:
+    """docs/deploy.md's parameter table names each parameter the template takes, and no other,
+    with the template's default."""
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    table = guide.split("| parameter | default | meaning |\n", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, str] = {}
+    for row in table.splitlines()[1:]:
+        names, default, _meaning = row.strip("|").split(" | ", 2)
+        for name in re.findall(r"`(\w+)`", names):
+            documented[name] = default.strip()
+    declared = checked[1]["Parameters"]
+    assert set(documented) == set(declared)
+    for name, default in documented.items():
+        if "Default" not in declared[name]:
+            assert default == "(required)", name
+        elif declared[name]["Default"] == "":
+            assert default == "empty", name
+        else:
+            assert str(declared[name]["Default"]) in default, name
 
 
 @pytest.fixture
@@ -339,7 +486,11 @@ def test_the_function_runs_what_deploy_package_builds(
     )
     module, name = function["Handler"].rsplit(".", 1)
     assert callable(getattr(importlib.import_module(module), name))
-    assert function["LoggingConfig"]["LogGroup"] == "<LogGroup>"
+    assert function["LoggingConfig"] == {
+        "LogGroup": "<LogGroup>",
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+    }
     assert function["SnapStart"] == {"ApplyOn": "None"}
     snapstart = Stack(checked[1], EnableSnapStart="true").properties("Function")
     assert snapstart["SnapStart"] == {"ApplyOn": "PublishedVersions"}
