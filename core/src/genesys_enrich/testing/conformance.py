@@ -1023,7 +1023,9 @@ def _secrets_in(model: BaseModel) -> Iterator[str]:
 def _exception_texts(error: BaseException | None) -> list[str]:
     """What a traceback would print of an exception: its message and repr, and its causes'."""
     texts: list[str] = []
-    while error is not None:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:  # a chain can loop back on itself
+        seen.add(id(error))
         texts += [str(error), repr(error)]
         hidden = error.__suppress_context__  # `raise ... from None`: never printed
         error = error.__cause__ or (None if hidden else error.__context__)
