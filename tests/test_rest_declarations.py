@@ -376,7 +376,8 @@ async def test_a_next_key_status_tries_the_next_key(
     with pytest.raises(NoMatch) as caught:
         await crm.lookup(email="pat@example")
     assert (
-        str(caught.value) == "by email: the CRM could not use the value (HTTP 422: not an email: …)"
+        str(caught.value)
+        == "by email: the CRM could not use the value (answered HTTP 422: not an email: …)"
     )
 
 
@@ -409,7 +410,7 @@ async def test_refused_credentials_are_misconfigured_naming_the_settings_to_chec
     error = caught.value
     assert (error.misconfigured, error.retryable) == (True, False)
     assert f"HTTP {status}" in str(error)
-    assert "check [plugins.search] api_key and their permissions" in str(error)
+    assert "check [plugins.search] api_key and its permissions" in str(error)
     assert API_KEY not in str(error)
     assert API_KEY not in repr(error)
 
@@ -437,7 +438,9 @@ async def test_the_vendors_error_code_message_and_request_id_are_in_the_reason(
         await crm.lookup(email="pat@example.com")
 
     message = str(caught.value)
-    assert message == "HTTP 400: BAD_QUERY; for email=…: no index on …; request id req-81f3"
+    assert (
+        message == "answered HTTP 400: BAD_QUERY; for email=…: no index on …; request id req-81f3"
+    )
     assert caught.value.retryable is False
 
 

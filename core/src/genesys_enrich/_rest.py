@@ -470,7 +470,7 @@ class RestSource(CrmSource):
                 }
             )
             settings = f" {', '.join(names)}" if names else "'s credentials"
-            return f"check [plugins.{self.name}]{settings} and their permissions"
+            return f"check [plugins.{self.name}]{settings} and its permissions"
         if status == httpx.codes.NOT_FOUND:
             return f"check [plugins.{self.name}] base_url"
         return f"check [plugins.{self.name}]"

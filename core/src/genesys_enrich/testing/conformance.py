@@ -25,7 +25,9 @@ What is checked follows what the source declares (see :class:`Declared`): for a
 :class:`~genesys_enrich.plugin.RestSource`, its ``no_match_statuses`` (404, or an empty list or
 ``204`` only), ``misconfigured_statuses``, ``next_key_statuses``, ``records_at`` (where ``found``
 keeps its records), ``several``/``newest_by``, ``exclude`` and ``auth``. A check that does not
-apply by declaration is skipped, saying why; no other check is.
+apply by declaration (a list check for a source answering one record, an HTTP check for a
+database) is left out of the generated class, whose docstring names it and why
+(:func:`not_applicable`); no check is ever skipped.
 
 HTTP is driven with respx: every request the source makes is answered by the check's response,
 except those matched by the routes you add with ``routes=`` first (an OAuth token endpoint, say).
@@ -134,6 +136,7 @@ _PLAIN_HEADERS = frozenset(
     | {"user-agent"}
 )
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,15 @@ class Spec:
     def lookup_keys(self, section: Mapping[str, Any]) -> tuple[str, ...]:
         validated = self.source.Config.model_validate(section)
         return tuple(getattr(validated, "lookup_keys", None) or ("customer_id",))
+
+    def key(self) -> str:
+        """The customer key the checks look up by: the first of the source's ``lookup_keys``
+        (its default ones when its settings come from fixtures; ``customer_id`` without any)."""
+        if not callable(self.config):
+            return self.lookup_keys(self.config)[0]
+        declared = self.source.Config.model_fields.get("lookup_keys")
+        keys = declared.default if declared is not None else None
+        return str((keys or ("customer_id",))[0])
 
     def default_event(self, section: Mapping[str, Any]) -> dict[str, Any]:
         if self.event is not None:
@@ -358,41 +370,28 @@ class Checks:
         return Harness(self.spec, self.spec.section(request), caplog)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        declared = self.spec.declared
-        for name, values in _parameters(declared).items():
-            if name not in metafunc.fixturenames:
-                continue
-            if not declared.http:
-                reason = f"{self.spec.source.__qualname__} does not talk HTTP"
-                metafunc.parametrize(
-                    name, [pytest.param(None, marks=pytest.mark.skip(reason=reason))]
-                )
-            elif isinstance(values, str):
-                metafunc.parametrize(
-                    name, [pytest.param(None, marks=pytest.mark.skip(reason=values))]
-                )
-            else:
+        for name, values in _parameters(self.spec.declared).items():
+            if name in metafunc.fixturenames:
                 metafunc.parametrize(name, values, ids=str)
 
-    def needs_http(self) -> None:
-        if not self.spec.declared.http:
-            pytest.skip(f"{self.spec.source.__qualname__} does not talk HTTP")
 
-    def needs_rest(self, what: str) -> None:
-        self.needs_http()
-        if not self.spec.declared.rest:
-            pytest.skip(f"{self.spec.source.__qualname__} is not a RestSource: {what} undeclared")
+def needs(requirement: str) -> Callable[[_F], _F]:
+    """Marks a check as applying only to sources that talk HTTP (``"http"``) or are a
+    ``RestSource`` (``"rest"``), whose declarations it checks."""
+
+    def mark(check: _F) -> _F:
+        check.__dict__.setdefault("conformance_needs", []).append(requirement)
+        return check
+
+    return mark
 
 
-def _parameters(declared: Declared) -> dict[str, Sequence[Any] | str]:
-    """Each parametrised argument's values, or why none apply."""
-    no_match = sorted(declared.no_match_statuses | ({204} if declared.rest else set()))
+def _parameters(declared: Declared) -> dict[str, Sequence[Any]]:
+    """Each parametrised argument's values."""
     return {
-        "no_match_status": no_match or "declares no status meaning no match",
-        "misconfigured_status": sorted(declared.misconfigured_statuses)
-        or "declares no status meaning misconfigured",
-        "next_key_status": sorted(declared.next_key_statuses)
-        or "declares no status meaning 'try the next key'",
+        "no_match_status": sorted(declared.no_match_statuses | ({204} if declared.rest else set())),
+        "misconfigured_status": sorted(declared.misconfigured_statuses),
+        "next_key_status": sorted(declared.next_key_statuses),
         "retryable_status": RETRYABLE_STATUSES,
         "waiting_status": WAITING_STATUSES,
         "wait_header": (
@@ -414,8 +413,7 @@ class Naming(Checks):
     def test_is_discoverable_through_its_entry_point(self) -> None:
         """Once installed, the plugin's entry point registers the source under its name."""
         source, entry_point = self.spec.source, self.spec.entry_point
-        if entry_point is None:
-            pytest.skip("no entry_point= given")
+        assert entry_point is not None
         installed = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=entry_point)
         assert installed, (
             f"no {ENTRY_POINT_GROUP!r} entry point named {entry_point!r} is installed: declare "
@@ -451,6 +449,7 @@ class Answers(Checks):
         assert outcome.fields, f"no fields:\n{describe(outcome)}"
         json.dumps(outcome.fields, allow_nan=False)
 
+    @needs("http")
     def test_a_no_match_answer_means_no_match(
         self, conformance: Harness, no_match_status: int
     ) -> None:
@@ -458,20 +457,19 @@ class Answers(Checks):
         outcome = self._no_match(conformance, httpx.Response(no_match_status))
         assert_no_match(outcome, self.spec.source.name)
 
+    @needs("a list")
     def test_an_empty_result_list_means_no_match(self, conformance: Harness) -> None:
         """A search that finds nobody answers an empty list: skipped, not failed."""
-        self.needs_http()
-        self._needs_a_list(conformance.key)
         empty = self.spec.answer_with(conformance.key, [])
         outcome = self._no_match(conformance, httpx.Response(200, json=empty))
         assert_no_match(outcome, self.spec.source.name)
 
+    @needs("rest")
+    @needs("a list")
     def test_several_matches_follow_the_declared_policy(self, conformance: Harness) -> None:
         """Two matching records: the first, the newest by ``newest_by``, or none (no write,
         with the count as reason), as declared; never a mix of the two."""
-        self.needs_rest("several")
         key, declared = conformance.key, self.spec.declared
-        self._needs_a_list(key)
         real = self.spec.record(key)
         decoy = _decoy(real)
         if declared.several == "newest":
@@ -491,13 +489,12 @@ class Answers(Checks):
         else:
             assert_enriched(outcome, baseline.fields, source=self.spec.source.name)
 
+    @needs("rest")
+    @needs("a list")
+    @needs("exclude")
     def test_excluded_records_are_ignored(self, conformance: Harness) -> None:
         """A record the declared filter excludes neither matches nor counts among several."""
-        self.needs_rest("exclude")
         key, exclude = conformance.key, self.spec.declared.exclude
-        if not exclude:
-            pytest.skip(f"{self.spec.source.__qualname__} declares no exclude")
-        self._needs_a_list(key)
         real = self.spec.record(key)
         path, values = next(iter(exclude.items()))
         excluded = _decoy(real)
@@ -512,18 +509,12 @@ class Answers(Checks):
         assert_no_match(nobody, self.spec.source.name)
         assert_enriched(one, baseline.fields, source=self.spec.source.name)
 
+    @needs("http")
     def test_an_answer_that_is_not_the_apis_fails(self, conformance: Harness) -> None:
         """A 200 that is not the API's answer (a login page) fails the event, never writes."""
-        self.needs_http()
         html = httpx.Response(200, text="<html><body>Sign in</body></html>")
         outcome = conformance.run(lambda run: self._answered(run, html))
         assert_failed(outcome)
-
-    def _needs_a_list(self, key: str) -> None:
-        if self.spec.records_path(key) is None:
-            pytest.skip(
-                f"{self.spec.source.__qualname__} answers one record, not a list (no records_at)"
-            )
 
     def _no_match(self, conformance: Harness, response: httpx.Response) -> Outcome:
         outcome, calls = conformance.run(lambda run: self._answered_counting(run, response))
@@ -554,6 +545,7 @@ class Answers(Checks):
 class Failures(Checks):
     """What each kind of failure makes of the event: retried, kept for replay, or final."""
 
+    @needs("http")
     def test_throttling_and_server_errors_are_retryable(
         self, conformance: Harness, retryable_status: int
     ) -> None:
@@ -563,9 +555,9 @@ class Failures(Checks):
         assert_failed(outcome, retryable=True)
         _assert_names_itself_once(outcome, self.spec.source.name)
 
+    @needs("http")
     def test_a_transient_error_is_retried_or_left_to_retry(self, conformance: Harness) -> None:
         """One 503 before the answer: the source retries, or fails retryably for a later try."""
-        self.needs_http()
         found = httpx.Response(200, json=self.spec.found)
         outcome = conformance.run(lambda run: Answers._answered(run, httpx.Response(503), found))
         if outcome.status is Status.FAILED:
@@ -573,13 +565,14 @@ class Failures(Checks):
         else:
             assert_enriched(outcome, self.spec.expected, source=self.spec.source.name)
 
+    @needs("http")
     def test_a_dropped_connection_is_retryable(self, conformance: Harness) -> None:
         """A refused connection fails the event for retry."""
-        self.needs_http()
         refused = httpx.ConnectError("connection refused")
         outcome = conformance.run(lambda run: Answers._answered(run, refused))
         assert_failed(outcome, retryable=True)
 
+    @needs("http")
     def test_a_misconfigured_status_fails_for_good_saying_what_to_check(
         self, conformance: Harness, misconfigured_status: int
     ) -> None:
@@ -604,6 +597,7 @@ class Failures(Checks):
             f"api_key': {error}"
         )
 
+    @needs("http")
     def test_a_next_key_status_is_no_match_for_that_key(
         self, conformance: Harness, next_key_status: int
     ) -> None:
@@ -613,9 +607,9 @@ class Failures(Checks):
         outcome = conformance.run(lambda run: Answers._answered(run, response))
         assert_no_match(outcome, self.spec.source.name)
 
+    @needs("http")
     def test_an_undeclared_client_error_fails_for_good(self, conformance: Harness) -> None:
         """A client error the source gives no meaning to is permanent: retrying cannot help."""
-        self.needs_http()
         declared = self.spec.declared
         taken = declared.no_match_statuses | declared.misconfigured_statuses
         status = next(
@@ -631,6 +625,7 @@ class RateLimits(Checks):
     """Waits the CRM asks for are honoured within the lookup's budget, or the event is left for
     a retry at once; after a 429 the source leaves the CRM alone until the reset."""
 
+    @needs("http")
     def test_a_requested_wait_within_the_budget_is_honoured(
         self, conformance: Harness, wait_header: str, waiting_status: int
     ) -> None:
@@ -654,6 +649,7 @@ class RateLimits(Checks):
             assert len(times) == 2, f"expected one retry, saw {len(times)} requests"
             assert times[1] - times[0] >= 1, "the retry went before the wait asked for"
 
+    @needs("http")
     def test_a_429_with_a_reset_header_past_the_budget_fails_retryable_at_once(
         self, conformance: Harness, reset_header: str
     ) -> None:
@@ -668,9 +664,9 @@ class RateLimits(Checks):
         if self.spec.declared.rest:
             assert calls == 1, f"a wait past the budget should not be retried ({calls} requests)"
 
+    @needs("rest")
     def test_after_a_429_the_source_pauses_until_the_reset(self, conformance: Harness) -> None:
         """Until the reset, events fail retryable without a request; after it, requests go."""
-        self.needs_rest("the pause after a 429")
         asked = httpx.Response(429, headers={"X-RateLimit-Reset": "60"})
         found = httpx.Response(200, json=self.spec.found)
 
@@ -700,12 +696,12 @@ class RateLimits(Checks):
 class Encoding(Checks):
     """Customer values reach the CRM intact, whatever they hold."""
 
+    @needs("http")
     def test_a_value_with_plus_slash_question_mark_hash_and_unicode_reaches_the_crm_intact(
         self, conformance: Harness
     ) -> None:
         """For each lookup key, a value with ``+``, ``/``, ``?``, ``#`` and unicode is found,
         decoded, in one piece of the request: a path segment, a query value, a body value."""
-        self.needs_http()
         for key in self.spec.lookup_keys(conformance.section):
             event = make_event(**{key: AWKWARD_KEYS[key]})
             self._check_intact(conformance, key, event)
@@ -775,14 +771,13 @@ class Secrets(Checks):
 class Timeouts(Checks):
     """A CRM that never answers costs only the core's timeout."""
 
+    @needs("a way to hang")
     def test_a_hanging_crm_is_cut_off_at_the_core_timeout(
         self, conformance: Harness, request: pytest.FixtureRequest
     ) -> None:
         """The event fails retryable once the source's timeout passes, however long the CRM
         would take (a blocking call inside ``async def lookup`` would stop that)."""
         hang = self.spec.hang
-        if not self.spec.declared.http and hang is None:
-            pytest.skip(f"{self.spec.source.__qualname__} is not HTTP: pass hang= to check it")
 
         async def never_answer(request: httpx.Request) -> httpx.Response:
             await asyncio.sleep(HANG_SECONDS)
@@ -811,7 +806,7 @@ CHECKS: tuple[type[Checks], ...] = (
     Secrets,
     Timeouts,
 )
-"""The groups of checks every source gets, each skipping what does not apply to it."""
+"""The groups of checks every source gets, less what does not apply to it."""
 
 
 def crm_source_test_class(
@@ -869,8 +864,48 @@ def crm_source_test_class(
     spec = Spec(
         source, config, found, expected, event, entry_point, routes, tuple(secrets), hang, declared
     )
-    name = f"Test{source.__name__}Conformance"
-    return type(name, CHECKS, {"spec": spec, "__doc__": f"Conformance of {source.__qualname__}."})
+    omitted = not_applicable(spec)
+    doc = f"Conformance of {source.__qualname__}."
+    if omitted:
+        doc += " Not applicable: " + "; ".join(f"{n} ({why})" for n, why in omitted.items())
+    namespace: dict[str, Any] = {"spec": spec, "__doc__": doc} | dict.fromkeys(omitted)
+    return type(f"Test{source.__name__}Conformance", CHECKS, namespace)
+
+
+def not_applicable(spec: Spec) -> dict[str, str]:
+    """The checks that do not apply to the source, by what it declares, and why: the generated
+    class leaves them out (it says which in its docstring), so no check is ever skipped."""
+    declared, name = spec.declared, spec.source.__qualname__
+    parameters = _parameters(declared)
+    unmet = {
+        "http": None if declared.http else f"{name} does not talk HTTP",
+        "rest": None if declared.rest else f"{name} is not a RestSource: nothing declared",
+        "a list": None
+        if spec.records_path(spec.key()) is not None
+        else f"{name} answers one record, not a list (no records_at)",
+        "exclude": None if declared.exclude else f"{name} declares no exclude",
+        "a way to hang": None
+        if declared.http or spec.hang is not None
+        else f"{name} is not HTTP: pass hang= to check its timeout",
+    }
+    omitted: dict[str, str] = {}
+    if spec.entry_point is None:
+        omitted["test_is_discoverable_through_its_entry_point"] = "no entry_point= given"
+    for check in CHECKS:
+        for test, function in vars(check).items():
+            if not test.startswith("test_"):
+                continue
+            reasons = [why for need in _needs_of(function) if (why := unmet[need]) is not None]
+            arguments = inspect.signature(function).parameters
+            empty = [argument for argument in arguments if parameters.get(argument) == []]
+            reasons += [f"declares no {argument.replace('_', ' ')}" for argument in empty]
+            if reasons:
+                omitted[test] = reasons[0]
+    return omitted
+
+
+def _needs_of(function: Callable[..., Any]) -> list[str]:
+    return list(function.__dict__.get("conformance_needs", []))
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -1023,7 +1058,9 @@ def _secrets_in(model: BaseModel) -> Iterator[str]:
 def _exception_texts(error: BaseException | None) -> list[str]:
     """What a traceback would print of an exception: its message and repr, and its causes'."""
     texts: list[str] = []
-    while error is not None:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:  # a chain can loop back on itself
+        seen.add(id(error))
         texts += [str(error), repr(error)]
         hidden = error.__suppress_context__  # `raise ... from None`: never printed
         error = error.__cause__ or (None if hidden else error.__context__)

@@ -48,12 +48,14 @@ respx's ``respx_mock`` fixture; async tests need pytest-asyncio (the ``testing``
 ``clock``
     The fake clock (a :class:`~genesys_enrich.testing.ManualClock`) of the sources ``source``
     and ``build_source`` build: budgets, token lifetimes and rate-limit pauses are measured with
-    it. Time moves when the test calls ``clock.advance(seconds)``, and by every wait a retry was
-    asked for (``Retry-After``, a reset header), since retries happen at once; a source makes as
-    many attempts as its settings say.
+    it. Time moves when the test calls ``clock.advance(seconds)``. While ``source`` is in use,
+    retries happen at once, a source makes as many attempts as its settings say, and the clock
+    also moves by every wait a retry was asked for (``Retry-After``, a reset header).
 
 ``build_source(SourceClass, **settings)``
-    The bare source instance, built as ``source`` builds it, to call ``lookup`` on yourself.
+    The bare source instance, built as ``source`` builds it (on the same client and ``clock``),
+    to call ``lookup`` on yourself; its retries follow the suite's stamina settings (such as
+    ``no_retry_waits``), as they always have.
 
 ``make_event(**keys)``
     :func:`genesys_enrich.testing.make_event`: an EventBridge event from which the core reads
@@ -203,13 +205,10 @@ class SourceOpener(Protocol):
 
 
 @pytest.fixture
-def clock() -> Iterator[ManualClock]:
+def clock() -> ManualClock:
     """The clock of the sources ``source`` and ``build_source`` build: time moves when the test
-    calls ``clock.advance(seconds)``, and by each wait a retry was asked for (retries happen at
-    once, as many as the source is configured to make)."""
-    fake = ManualClock()
-    with clock_follows_retries(fake):
-        yield fake
+    calls ``clock.advance(seconds)``, and, for ``source``'s, by each wait a retry was asked for."""
+    return ManualClock()
 
 
 @_async_fixture
@@ -223,11 +222,13 @@ async def _bench(clock: ManualClock) -> AsyncIterator[Bench]:
 
 
 @pytest.fixture
-def source(_bench: Bench) -> SourceOpener:
+def source(_bench: Bench, clock: ManualClock) -> Iterator[SourceOpener]:
     """``source(MySource, **settings)``: one instance of the source for the whole test, as the
     core keeps one for the whole process; ``await .lookup(...)`` asks it directly,
-    ``await .process(event)`` runs an event through the real pipeline with it."""
-    return _bench.source
+    ``await .process(event)`` runs an event through the real pipeline with it. Retries happen
+    at once, as many as the source's settings say, and move ``clock`` by the waits asked for."""
+    with clock_follows_retries(clock):
+        yield _bench.source
 
 
 @pytest.fixture
