@@ -21,6 +21,7 @@ from .genesys.auth import TokenProvider
 from .genesys.client import GenesysClient, WriteLimits
 from .genesys.ratelimit import Clock, RateLimiter
 from .genesys.transport import Timeouts, Transport
+from .http_transport import AsyncioTransport
 from .models import Outcome
 from .pipeline import Pipeline
 from .plugins import PluginRegistry, discover
@@ -91,7 +92,7 @@ class Enricher:
         install_retry_logging()
         client = http or httpx.AsyncClient(
             timeout=_timeouts(genesys_settings).within(None),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            transport=AsyncioTransport(max_connections=100, max_idle=20),
             headers={"User-Agent": "genesys-enrich"},
         )
         context = PluginContext(http=client, logger=logger)

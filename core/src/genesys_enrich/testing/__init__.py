@@ -20,7 +20,10 @@ from .kit import (
     run_pipeline,
     source_result,
 )
+from .respx_support import register_with_respx
 from .settings import settings_for
+
+register_with_respx()
 
 __all__ = [
     "DEMO_CUSTOMERS",
