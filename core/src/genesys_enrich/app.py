@@ -44,9 +44,11 @@ class Enricher:
         genesys: GenesysClient | None,
         *,
         owns_http: bool = True,
+        connections: AsyncioTransport | None = None,
     ) -> None:
         self.settings = settings
         self._owns_http = owns_http
+        self._connections = connections
         self.http = http
         self.registry = registry
         self.genesys = genesys
@@ -90,9 +92,10 @@ class Enricher:
             settings.pipeline.enabled_plugins, extra=plugins, entry_points=entry_points
         )
         install_retry_logging()
+        connections = None if http else AsyncioTransport(max_connections=100, max_idle=20)
         client = http or httpx.AsyncClient(
             timeout=_timeouts(genesys_settings).within(None),
-            transport=AsyncioTransport(max_connections=100, max_idle=20),
+            transport=connections,
             headers={"User-Agent": "genesys-enrich"},
         )
         context = PluginContext(http=client, logger=logger)
@@ -104,11 +107,32 @@ class Enricher:
                 await client.aclose()
             raise
         genesys = credentials and _genesys_client(client, genesys_settings, credentials, clock)
-        return cls(settings, client, registry, sources, mappers, genesys, owns_http=http is None)
+        return cls(
+            settings,
+            client,
+            registry,
+            sources,
+            mappers,
+            genesys,
+            owns_http=http is None,
+            connections=connections,
+        )
 
     async def process(self, event: Any, *, deadline: float | None = None) -> Outcome:
         """Enrich one event; see :meth:`Pipeline.process`."""
         return await self.pipeline.process(event, deadline=deadline)
+
+    def after_restore(self) -> None:
+        """Make a process restored from a snapshot (AWS Lambda SnapStart) its own: close the
+        kept-alive connections (their sockets did not survive), forget the Genesys token (every
+        copy of the snapshot would share it, and its expiry was reckoned on a clock that has
+        since moved), and restart the rate limiter. Connections a plugin opened itself are the
+        plugin's to renew."""
+        if self._connections is not None:
+            self._connections.drop_idle_connections()
+        if self.genesys is not None:
+            self.genesys.tokens.forget()
+            self.genesys.transport.limiter.restart()
 
     async def aclose(self) -> None:
         self.pipeline.close()

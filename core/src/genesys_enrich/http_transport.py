@@ -68,6 +68,10 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         await self.pool.aclose()
 
+    def drop_idle_connections(self) -> None:
+        """See :meth:`ConnectionPool.drop_idle_connections`."""
+        self.pool.drop_idle_connections()
+
 
 class PoolRequest:
     """An httpx request as the pool (and respx's httpcore mocker) reads it."""

@@ -34,6 +34,7 @@ from typing import Any
 
 from genesys_enrich.app import Enricher
 from genesys_enrich.duplicates import DuplicateGuard, duplicate_guard, process_once
+from genesys_enrich.hosts import snapstart
 from genesys_enrich.logs import configure, log_outcome
 from genesys_enrich.models import Outcome, Status
 from genesys_enrich.settings import load_settings
@@ -71,6 +72,12 @@ class _Process:
         log_outcome(outcome)
         return outcome
 
+    def after_restore(self) -> None:
+        """Renew what a copy restored from a SnapStart snapshot must not share (see
+        :mod:`genesys_enrich.hosts.snapstart`)."""
+        if self.enricher is not None:
+            self.enricher.after_restore()
+
     def close(self) -> None:
         """Release the clients and the loop (Lambda never does; tests and embedders do)."""
         if self.enricher is not None:
@@ -80,6 +87,9 @@ class _Process:
 
 
 _process = _Process()
+snapstart.after_restore(_process.after_restore)
+if snapstart.snapshotting():  # build it all before the snapshot, not after each restore
+    _process.enricher_for_this_process()
 
 
 def use_duplicate_guard(guard: DuplicateGuard) -> None:
