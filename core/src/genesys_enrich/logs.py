@@ -45,6 +45,8 @@ def configure(*, json_lines: bool, level: int | str = logging.INFO) -> None:
 def log_outcome(outcome: Outcome) -> None:
     """One line per event: the outcome, with its fields' names (not their values) and timings."""
     level = logging.WARNING if outcome.status == "failed" else logging.INFO
+    if not logger.isEnabledFor(level):
+        return  # INFO off: not even the line's fields are gathered
     logger.log(
         level,
         "%s: %s",
