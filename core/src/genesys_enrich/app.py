@@ -27,6 +27,7 @@ from .pipeline import Pipeline
 from .plugins import PluginRegistry, discover
 from .retry import RetryPolicy, install_retry_logging
 from .settings import GenesysSettings, Settings
+from .source_cache import SourceCache
 
 logger = logging.getLogger("genesys_enrich")
 
@@ -59,6 +60,7 @@ class Enricher:
             source_timeout=settings.pipeline.source_timeout_seconds,
             topics=settings.pipeline.topics,
             blocking_threads=settings.pipeline.concurrency,
+            cache=_source_cache(settings),
         )
 
     @classmethod
@@ -154,6 +156,11 @@ class Enricher:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _source_cache(settings: Settings) -> SourceCache | None:
+    seconds = settings.pipeline.source_cache_seconds
+    return SourceCache(seconds, settings.pipeline.source_cache_size) if seconds > 0 else None
 
 
 def _credentials(settings: GenesysSettings) -> tuple[str, SecretStr]:

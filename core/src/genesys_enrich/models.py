@@ -163,6 +163,8 @@ class SourceResult:
     fields: dict[str, JSONValue] = field(default_factory=dict)
     error: str | None = None
     retryable: bool = False
+    cached: bool = False
+    """The fields came from the source cache, not from asking the source."""
 
     @property
     def failed(self) -> bool:
@@ -175,6 +177,8 @@ class SourceResult:
         }
         if self.error:
             data["error"] = self.error
+        if self.cached:
+            data["cached"] = True
         return data
 
 
