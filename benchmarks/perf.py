@@ -51,6 +51,9 @@ KIT = Path(__file__).resolve().with_name("perfkit")
 HANDLER = "genesys_enrich.hosts.aws_lambda"
 STANDIN = "standin_httpx"
 IN_FLIGHT = (1, 4, 16, 64, 256)
+CACHED = "+cache"
+REPEAT_CUSTOMERS = 100
+"""Customers the repeat-caller events are drawn from, at random."""
 LIMIT_MS = 80.0
 """CRM 50 ms + write 30 ms: the least time an event can take in the latency scenarios."""
 
@@ -96,6 +99,9 @@ class Bench:
         }
         if len(fakes.crms) > 1:
             env["PERF_CRM_URLS"] = ",".join(crm.url for crm in fakes.crms)
+        if variant.endswith(CACHED):  # the handler with the source cache on
+            variant = variant.removesuffix(CACHED)
+            env["GENESYS_ENRICH_PIPELINE__SOURCE_CACHE_SECONDS"] = "300"
         if variant != "node":
             version = "ours" if variant == "httpx" else variant
             env["PYTHONPATH"] = self.artifacts.pythonpath(version, compiled=compiled)
@@ -116,8 +122,18 @@ class Bench:
 class Fakes:
     """A fake Genesys and one or more fake CRMs, each in its own process."""
 
-    def __init__(self, stack: ExitStack, crm_latencies: Iterable[float], write_latency: float):
-        self.crms = [stack.enter_context(FakeProcess("crm", latency=s)) for s in crm_latencies]
+    def __init__(
+        self,
+        stack: ExitStack,
+        crm_latencies: Iterable[float],
+        write_latency: float,
+        *,
+        customers: int = 0,
+    ) -> None:
+        self.crms = [
+            stack.enter_context(FakeProcess("crm", latency=s, customers=customers))
+            for s in crm_latencies
+        ]
         self.genesys = stack.enter_context(FakeProcess("genesys", latency=write_latency))
 
     def cpu_seconds(self) -> float:
@@ -169,6 +185,7 @@ def warm(
     in_flight: int = 1,
     mode: str = "direct",
     variants: list[str] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Figures]:
     """p50 latency, CPU per event and events/s, each the median over ``rounds`` interleaved runs."""
     runs: dict[str, list[Figures]] = {}
@@ -182,7 +199,9 @@ def warm(
                 command = [sys.executable, str(KIT / "warm.py"), module, "--events", str(events)]
                 command += ["--in-flight", str(in_flight), "--mode", mode]
                 command += ["--warmup", str(max(20, in_flight))]
-            env = bench.env(fakes, variant, GENESYS_ENRICH_PIPELINE__CONCURRENCY=str(in_flight))
+            env = bench.env(
+                fakes, variant, GENESYS_ENRICH_PIPELINE__CONCURRENCY=str(in_flight), **(extra or {})
+            )
             fake_cpu = fakes.cpu_seconds()
             answer = bench.run_json(command, env)
             fake_cpu = fakes.cpu_seconds() - fake_cpu
@@ -196,6 +215,8 @@ def warm(
                     "p50_ms": answer["p50_ms"],
                     "cpu_ms": answer["cpu_s"] / answer["events"] * 1000,
                     "events_per_s": enriched / answer["wall_s"],  # enriched ones only
+                    "mean_ms": answer["mean_ms"],
+                    "cache_hit_rate": answer["cache_hit_rate"] or 0.0,
                     # The fakes' CPU spans the process's start-up too: an upper bound.
                     "fake_cores": fake_cpu / answer["wall_s"],
                 }
@@ -285,7 +306,7 @@ def main() -> None:
         )
         f["concurrency"] = {}
         for n in IN_FLIGHT:
-            events = max(min(8 * n, 2048) // scale, 40 // scale, n)
+            events = max(min(8 * n, 1024) // scale, 40 // scale, n)
             f["concurrency"][str(n)] = step(
                 f,
                 f"{n} in flight",
@@ -322,6 +343,19 @@ def main() -> None:
                 events=60 // scale,
                 rounds=rounds,
                 variants=bench.variants(standin=False),
+            ),
+        )
+        repeat = Fakes(stack, [0.05], 0.03, customers=REPEAT_CUSTOMERS)
+        f["repeat_callers"] = step(
+            f,
+            f"repeat callers ({REPEAT_CUSTOMERS} customers), source cache off and on",
+            lambda: warm(
+                bench,
+                repeat,
+                events=200 // scale,
+                rounds=rounds,
+                variants=["ours", "ours" + CACHED],
+                extra={"PERF_CUSTOMERS": str(REPEAT_CUSTOMERS)},
             ),
         )
     args.out.mkdir(parents=True, exist_ok=True)

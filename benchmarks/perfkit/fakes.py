@@ -1,7 +1,9 @@
 """One loopback fake in a process of its own, so the client under test keeps its CPU time to
 itself and the fakes' cost can be read apart (from /proc).
 
-    python benchmarks/perfkit/fakes.py crm|genesys [--latency SECONDS]
+    python benchmarks/perfkit/fakes.py crm|genesys [--latency SECONDS] [--customers N]
+
+The CRM knows the demo customers, and ``CUST-0000`` to ``CUST-<N-1>`` with ``--customers N``.
 
 Prints the fake's URL on one line, then serves until its standard input closes.
 """
@@ -22,10 +24,13 @@ _TICK = os.sysconf("SC_CLK_TCK")
 class FakeProcess:
     """A fake started with :meth:`start` (or as a context manager) and stopped by closing it."""
 
-    def __init__(self, kind: str, *, latency: float = 0.0, python: str = sys.executable) -> None:
+    def __init__(
+        self, kind: str, *, latency: float = 0.0, customers: int = 0, python: str = sys.executable
+    ) -> None:
         self.kind = kind
         self.latency = latency
         self._command = [python, str(Path(__file__)), kind, "--latency", str(latency)]
+        self._command += ["--customers", str(customers)]
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -62,11 +67,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("crm", "genesys"))
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--customers", type=int, default=0)
     args = parser.parse_args()
     from genesys_enrich.testing import DEMO_CUSTOMERS, FakeCrm, FakeGenesys
 
+    known = dict(DEMO_CUSTOMERS)
+    record = DEMO_CUSTOMERS["CUST-1001"]
+    for number in range(args.customers):
+        known[f"CUST-{number:04d}"] = record | {"crmAccountId": f"ACCT-{number}"}
     fake = (
-        FakeCrm(DEMO_CUSTOMERS, latency=args.latency)
+        FakeCrm(known, latency=args.latency)
         if args.kind == "crm"
         else FakeGenesys(latency=args.latency)
     )
