@@ -215,8 +215,8 @@ def warm(
                     "p50_ms": answer["p50_ms"],
                     "cpu_ms": answer["cpu_s"] / answer["events"] * 1000,
                     "events_per_s": enriched / answer["wall_s"],  # enriched ones only
-                    "mean_ms": answer["mean_ms"],
-                    "cache_hit_rate": answer["cache_hit_rate"] or 0.0,
+                    "mean_ms": statistics.fmean(answer["latencies_ms"]),
+                    "cache_hit_rate": answer.get("cache_hit_rate") or 0.0,
                     # The fakes' CPU spans the process's start-up too: an upper bound.
                     "fake_cores": fake_cpu / answer["wall_s"],
                 }
