@@ -189,7 +189,10 @@ def direct(
             measure.start()
         for one in batch:
             started = time.perf_counter()
-            result = handler(one, context)
+            try:
+                result = handler(one, context)
+            except Exception:  # the handler raises a retryable failure for Lambda to retry
+                result = {"status": "failed"}
             sources = result.get("sources", {}).values()
             measure.add((time.perf_counter() - started) * 1000, result["status"], sources)
     measure.stop()
