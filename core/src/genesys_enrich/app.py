@@ -94,7 +94,7 @@ class Enricher:
             settings.pipeline.enabled_plugins, extra=plugins, entry_points=entry_points
         )
         install_retry_logging()
-        connections = None if http else AsyncioTransport(max_connections=100, max_idle=20)
+        connections = None if http else AsyncioTransport(max_connections=100, max_idle=100)
         client = http or httpx.AsyncClient(
             timeout=_timeouts(genesys_settings).within(None),
             transport=connections,
