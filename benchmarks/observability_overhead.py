@@ -23,11 +23,11 @@ from collections.abc import Mapping
 import httpx
 
 from genesys_enrich import telemetry
-from genesys_enrich.extensions import CrmSource, PluginConfig, PluginContext
 from genesys_enrich.logs import JsonFormatter, log_outcome
 from genesys_enrich.metrics import InvocationMetrics
 from genesys_enrich.models import Interaction, JSONValue, Outcome
 from genesys_enrich.pipeline import Pipeline
+from genesys_enrich.plugin import CrmSource, PluginConfig, PluginContext
 from genesys_enrich.testing import seed_event
 
 FIELDS: dict[str, JSONValue] = {"crmAccountId": "ACCT-1", "lifetimeValue": 10.5, "tier": "Gold"}

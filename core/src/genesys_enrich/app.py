@@ -24,11 +24,13 @@ from .genesys.auth import TokenProvider
 from .genesys.client import GenesysClient, WriteLimits
 from .genesys.ratelimit import Clock, RateLimiter
 from .genesys.transport import Timeouts, Transport
+from .http_transport import AsyncioTransport
 from .models import Outcome
 from .pipeline import Pipeline
 from .plugins import PluginRegistry, discover
 from .retry import RetryPolicy, install_retry_logging
 from .settings import GenesysSettings, Settings
+from .source_cache import SourceCache
 
 logger = logging.getLogger("genesys_enrich")
 
@@ -46,9 +48,11 @@ class Enricher:
         genesys: GenesysClient | None,
         *,
         owns_http: bool = True,
+        connections: AsyncioTransport | None = None,
     ) -> None:
         self.settings = settings
         self._owns_http = owns_http
+        self._connections = connections
         self.http = http
         self.registry = registry
         self.genesys = genesys
@@ -59,6 +63,7 @@ class Enricher:
             source_timeout=settings.pipeline.source_timeout_seconds,
             topics=settings.pipeline.topics,
             blocking_threads=settings.pipeline.concurrency,
+            cache=_source_cache(settings),
         )
 
     @classmethod
@@ -92,10 +97,11 @@ class Enricher:
             settings.pipeline.enabled_plugins, extra=plugins, entry_points=entry_points
         )
         install_retry_logging()
+        connections = None if http else AsyncioTransport(max_connections=100, max_idle=100)
         client = http or httpx.AsyncClient(
             verify=_tls(),
             timeout=_timeouts(genesys_settings).within(None),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            transport=connections,
             headers={"User-Agent": "genesys-enrich"},
         )
         context = PluginContext(http=client, logger=logger)
@@ -110,11 +116,32 @@ class Enricher:
             raise
         credentials = credentials and _credentials(settings.genesys)
         genesys = credentials and _genesys_client(client, genesys_settings, credentials, clock)
-        return cls(settings, client, registry, sources, mappers, genesys, owns_http=http is None)
+        return cls(
+            settings,
+            client,
+            registry,
+            sources,
+            mappers,
+            genesys,
+            owns_http=http is None,
+            connections=connections,
+        )
 
     async def process(self, event: Any, *, deadline: float | None = None) -> Outcome:
         """Enrich one event; see :meth:`Pipeline.process`."""
         return await self.pipeline.process(event, deadline=deadline)
+
+    def after_restore(self) -> None:
+        """Make a process restored from a snapshot (AWS Lambda SnapStart) its own: close the
+        kept-alive connections (their sockets did not survive), forget the Genesys token (every
+        copy of the snapshot would share it, and its expiry was reckoned on a clock that has
+        since moved), and restart the rate limiter. Connections a plugin opened itself are the
+        plugin's to renew."""
+        if self._connections is not None:
+            self._connections.drop_idle_connections()
+        if self.genesys is not None:
+            self.genesys.tokens.forget()
+            self.genesys.transport.limiter.restart()
 
     async def aclose(self) -> None:
         self.pipeline.close()
@@ -142,6 +169,11 @@ class Enricher:
 def _tls() -> ssl.SSLContext:
     """The process's TLS context: one is enough, and building one costs tens of milliseconds."""
     return httpx.create_ssl_context()
+
+
+def _source_cache(settings: Settings) -> SourceCache | None:
+    seconds = settings.pipeline.source_cache_seconds
+    return SourceCache(seconds, settings.pipeline.source_cache_size) if seconds > 0 else None
 
 
 def _credentials(settings: GenesysSettings) -> tuple[str, SecretStr]:

@@ -149,6 +149,8 @@ def log_outcome(
     invocation = current_invocation()
     trace = trace or EventTrace()
     level = logging.WARNING if outcome.status == "failed" else logging.INFO
+    if not outcome_logger.isEnabledFor(level):
+        return  # INFO off: not even the line's fields are gathered
     extra: dict[str, Any] = {
         "requestId": invocation.request_id,
         "cold_start": invocation.cold_start,

@@ -189,6 +189,8 @@ class SourceResult:
     """The source said the deployment is wrong (its credentials refused, its URL not found)."""
     detail: str | None = None
     """Why there was no match, when the source said (``"2 records match"``)."""
+    cached: bool = False
+    """The fields came from the source cache, not from asking the source."""
 
     @property
     def failed(self) -> bool:
@@ -203,6 +205,8 @@ class SourceResult:
             data["error"] = self.error
         if self.detail:
             data["detail"] = self.detail
+        if self.cached:
+            data["cached"] = True
         return data
 
 

@@ -35,6 +35,7 @@ from .models import (
     WriteRequest,
 )
 from .retry import RETRYABLE_STATUSES
+from .source_cache import SourceCache
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Pipeline:
         source_timeout: seconds each source's lookup may take before it counts as timed out.
         topics: the Genesys topic patterns to handle.
         blocking_threads: threads reserved for each source whose lookup is a plain function.
+        cache: reuses what sources found for a customer who calls again (off when ``None``).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class Pipeline:
         topics: Iterable[str] = (CUSTOMER_START,),
         clock: Callable[[], float] = time.perf_counter,
         blocking_threads: int = 16,
+        cache: SourceCache | None = None,
     ) -> None:
         self.sources = tuple(sources)
         self.mappers = tuple(mappers)
@@ -83,6 +86,7 @@ class Pipeline:
         self.source_timeout = source_timeout
         self.topics = frozenset(topics)
         self._clock = clock
+        self.cache = cache
         self._lookups = {
             source.name: _as_coroutine(source, blocking_threads) for source in self.sources
         }
@@ -227,6 +231,10 @@ class Pipeline:
             elapsed = (self._clock() - started) * 1000
             return SourceResult(source.name, status, elapsed, **extra)
 
+        if self.cache is not None:
+            cached = self.cache.get(source.name, interaction)
+            if cached is not None:
+                return result(SourceStatus.FOUND, fields=cached, cached=True)
         try:
             async with asyncio.timeout(seconds):
                 found = await self._lookups[source.name](interaction)
@@ -263,6 +271,8 @@ class Pipeline:
         problem = _check_fields(found)
         if problem:
             return result(SourceStatus.FAILED, error=problem)
+        if self.cache is not None:
+            self.cache.put(source.name, interaction, found)
         return result(SourceStatus.FOUND, fields=dict(found))
 
 

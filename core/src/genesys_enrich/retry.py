@@ -8,20 +8,30 @@ HTTP date, or a rate-limit reset header), capped; without such a header a 429 wa
 408, 500, 502, 503, 504 and transport errors (refused or reset connections, timeouts) back off
 exponentially with jitter; every other status is final. :func:`install_retry_logging` makes every
 scheduled retry one log line with the attempt, the wait, the status and Genesys' correlation id.
+
+Most calls succeed at once, so :meth:`RetryPolicy.retrying` makes the first attempt without stamina
+and builds stamina's retry context only once an attempt has failed, handing it that failure as its
+own first attempt: the waits, hooks, logs and testing mode are stamina's as before, while a call
+that succeeds costs no retry machinery, and stamina is imported at the first failure rather than
+at start-up.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import sys
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import stamina
-from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
+
+if TYPE_CHECKING:
+    from stamina.instrumentation import RetryDetails
 
 from .errors import SourceError
 
@@ -149,8 +159,9 @@ class RetryPolicy:
         attempts: int,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-    ) -> tuple[AsyncIterable[stamina.Attempt], DeadlineHook]:
-        """A stamina retry context for one call, and the hook that tells why it stopped.
+    ) -> tuple[AsyncIterable[AbstractContextManager[None]], DeadlineHook]:
+        """Attempts for one call, as stamina's retry context gives them (``async for attempt in
+        retrying: with attempt: ...``), and the hook that tells why they stopped.
 
         Args:
             attempts: attempts in all.
@@ -158,15 +169,64 @@ class RetryPolicy:
                 no sleep ever outlasts the caller's time.
         """
         hook = DeadlineHook(self, deadline, clock, attempts=attempts)
-        context = stamina.retry_context(
-            on=hook,
-            attempts=attempts,
-            timeout=None,  # the deadline hook stops before a sleep, stamina's timeout only after
-            wait_initial=self.wait_initial,
-            wait_max=self.wait_max,
-            wait_jitter=self.wait_jitter,
-        )
-        return context, hook
+
+        def context() -> AsyncIterable[AbstractContextManager[None]]:
+            retry_context: AsyncIterable[AbstractContextManager[None]] = _stamina().retry_context(
+                on=hook,
+                attempts=attempts,
+                timeout=None,  # the deadline hook stops before a sleep, stamina's only after
+                wait_initial=self.wait_initial,
+                wait_max=self.wait_max,
+                wait_jitter=self.wait_jitter,
+            )
+            return retry_context
+
+        return _Retrying(context), hook
+
+
+class _Retrying:
+    """The first attempt on its own; after a failure, stamina's retry context, whose first attempt
+    raises that failure again so that stamina decides, waits and logs exactly as if it had made
+    the attempt itself. A class rather than an async generator: a caller returning from its first
+    attempt leaves nothing behind for the event loop to finalise."""
+
+    def __init__(self, context: Callable[[], AsyncIterable[AbstractContextManager[None]]]) -> None:
+        self._context = context
+        self._first: _FirstAttempt | None = None
+        self._stamina: AsyncIterator[AbstractContextManager[None]] | None = None
+
+    def __aiter__(self) -> _Retrying:
+        return self
+
+    async def __anext__(self) -> AbstractContextManager[None]:
+        if self._first is None:
+            self._first = _FirstAttempt()
+            return self._first
+        if self._stamina is None:
+            failure = self._first.failure
+            if failure is None:
+                raise StopAsyncIteration  # the block ended without returning: as stamina does
+            self._stamina = aiter(self._context())
+            with await anext(self._stamina):
+                raise failure  # stamina's attempt keeps it, then decides whether to retry
+        return await anext(self._stamina)
+
+
+class _FirstAttempt(AbstractContextManager[None]):
+    """Keeps the exception of the first attempt for stamina, instead of letting it through."""
+
+    failure: BaseException | None = None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        if isinstance(exc, Exception):
+            self.failure = exc
+            return True
+        return False  # success, or a cancellation: nothing to retry
 
 
 class DeadlineHook:
@@ -244,14 +304,38 @@ def log_retry(details: RetryDetails) -> None:
 
 
 _STAMINA_LOGGERS = ("stamina.instrumentation._logging", "stamina.instrumentation._structlog")
+_log_retries = False
 
 
 def install_retry_logging() -> None:
     """Log retries with :func:`log_retry` instead of stamina's default line (which lacks the
-    status and correlation id); other hooks, such as Prometheus metrics, stay. Idempotent."""
-    hooks = [
+    status and correlation id); other hooks, such as Prometheus metrics, stay. Idempotent.
+
+    When stamina is not imported yet, this happens as it is, at the first failed attempt."""
+    global _log_retries
+    _log_retries = True
+    if "stamina" in sys.modules:
+        _replace_stamina_logging()
+
+
+def _stamina() -> Any:
+    """stamina, imported at the first failed attempt, with the retry logging asked for."""
+    import stamina
+
+    if _log_retries:
+        _replace_stamina_logging()
+    return stamina
+
+
+def _replace_stamina_logging() -> None:
+    from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+
+    hooks = get_on_retry_hooks()
+    if hooks and hooks[-1] is log_retry:
+        return
+    kept = [
         hook
-        for hook in get_on_retry_hooks()
+        for hook in hooks
         if getattr(hook, "__module__", None) not in _STAMINA_LOGGERS and hook is not log_retry
     ]
-    set_on_retry_hooks([*hooks, log_retry])
+    set_on_retry_hooks([*kept, log_retry])

@@ -112,6 +112,10 @@ class PipelineSettings(_Section):
     """Genesys topic patterns (an event's ``detail-type``) to enrich; others are skipped."""
     source_timeout_seconds: float = Field(default=3.5, gt=0)
     concurrency: int = Field(default=32, ge=1)
+    source_cache_seconds: float = Field(default=0.0, ge=0)
+    """Reuse what a source found for a customer for this long; 0 turns the cache off."""
+    source_cache_size: int = Field(default=10_000, ge=1)
+    """The most answers the source cache keeps, over all sources."""
 
     @property
     def enabled_plugins(self) -> tuple[str, ...]:

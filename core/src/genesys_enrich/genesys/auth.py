@@ -117,6 +117,13 @@ class TokenProvider:
                 self._fetches_ended += 1
         return token.value.get_secret_value()
 
+    def forget(self) -> None:
+        """Drop the token and any remembered failure, so the next caller fetches a new one (after
+        a snapshot of the process is restored: the copy must not use the snapshot's token)."""
+        self._token = None
+        self._rejected = None
+        self._last_failure = None
+
     def invalidate(self, rejected: str) -> None:
         """Forget the token Genesys just rejected (a 401), unless another caller replaced it."""
         if self._token is not None and self._token.value.get_secret_value() == rejected:

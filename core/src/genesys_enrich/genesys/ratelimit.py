@@ -126,6 +126,13 @@ class RateLimiter:
             waited += wait
             await self._clock.sleep(wait)
 
+    def restart(self) -> None:
+        """Start afresh with a full burst and no pause, as a new process would (after a snapshot
+        is restored, when the time kept from before the snapshot means nothing)."""
+        self._tokens = float(self.burst)
+        self._paused_until = -math.inf
+        self._updated = self._clock.now()
+
     def pause(self, seconds: float) -> None:
         """Hold every request for ``seconds`` (a 429's ``Retry-After``), then resume at the
         steady rate without a burst."""

@@ -104,7 +104,7 @@ class Transport:
         try:
             async for attempt in retrying:
                 with attempt:
-                    if attempt.num > 1:
+                    if hook.failures:  # an attempt failed before this one
                         telemetry.count_retry()
                     waited = await self.limiter.acquire(within=self._seconds_left(deadline))
                     telemetry.record_limiter_wait(waited)

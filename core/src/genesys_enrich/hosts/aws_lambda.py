@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 from genesys_enrich.app import Enricher
 from genesys_enrich.duplicates import DuplicateGuard, duplicate_guard, process_once
 from genesys_enrich.freshness import stale_outcome
+from genesys_enrich.hosts import snapstart
 from genesys_enrich.logs import configure_for_lambda, log_outcome
 from genesys_enrich.metrics import InvocationMetrics, MetricsSettings
 from genesys_enrich.models import FailureKind, Outcome, Status
@@ -132,6 +133,12 @@ class _Process:
         if self.metrics is not None:
             self.metrics.add(outcome, trace)
 
+    def after_restore(self) -> None:
+        """Renew what a copy restored from a SnapStart snapshot must not share (see
+        :mod:`genesys_enrich.hosts.snapstart`)."""
+        if self.enricher is not None:
+            self.enricher.after_restore()
+
     def close(self) -> None:
         """Release the clients and the loop (Lambda never does; tests and embedders do)."""
         if self.enricher is not None:
@@ -141,6 +148,9 @@ class _Process:
 
 
 _process = _Process()
+snapstart.after_restore(_process.after_restore)
+if snapstart.snapshotting():  # build it all before the snapshot, not after each restore
+    _process.enricher_for_this_process()
 
 
 def _invocation(

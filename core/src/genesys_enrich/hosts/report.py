@@ -80,6 +80,13 @@ def summary_table(summary: RunSummary) -> str:
             )
         headers = ["source", "calls", "found", "no match", "errors", "timeouts"]
         lines += ["", table([*headers, "p50 ms", "p95 ms", "max ms"], rows)]
+        cached = sum(stats.cached for stats in summary.sources.values())
+        if cached:
+            calls = sum(stats.calls for stats in summary.sources.values())
+            lines.append(
+                f"\nsource cache: {cached} of {calls} lookups answered from it "
+                f"({cached / calls:.1%} hit rate)"
+            )
     if summary.failed or summary.dead_letters:
         why = [f"{summary.retryable_failures} retryable"]
         if summary.misconfigured_failures:

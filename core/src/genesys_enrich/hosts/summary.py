@@ -60,6 +60,8 @@ class SourceStats:
     """One source's calls across a run."""
 
     calls: int = 0
+    cached: int = 0
+    """Calls answered by the source cache."""
     statuses: Counter[str] = field(default_factory=Counter)
     latency: Latencies = field(default_factory=Latencies)
 
@@ -70,6 +72,7 @@ class SourceStats:
     def to_json(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
+            "cached": self.cached,
             "errors": self.errors,
             "statuses": {status.value: self.statuses[status] for status in SourceStatus},
             "latency_ms": self.latency.to_json(),
@@ -118,6 +121,7 @@ class RunSummary:
         for result in outcome.sources:
             stats = self.sources.setdefault(result.source, SourceStats())
             stats.calls += 1
+            stats.cached += result.cached
             stats.statuses[result.status] += 1
             stats.latency.add(result.duration_ms)
 

@@ -27,8 +27,11 @@ from .kit import (
     run_pipeline,
     source_result,
 )
+from .respx_support import register_with_respx
 from .settings import settings_for
 from .under_test import SourceUnderTest
+
+register_with_respx()
 
 __all__ = [
     "DEMO_CUSTOMERS",
