@@ -142,7 +142,7 @@ def installer() -> Iterator[Installer]:
 # --- plugin authors' workflow: commands as the docs write them, in a clone of the repository ---
 
 DOCUMENTED_UV = "python3 -m uv "
-CLONED = ("pyproject.toml", "uv.lock", "core", "plugins", ".mypy_cache")
+CLONED = ("pyproject.toml", "uv.lock", "core", "plugins", "deploy", ".mypy_cache")
 """What a clone holds that the workspace needs, and mypy's cache when there is one (a cold mypy
 takes half a minute, a warm one seconds)."""
 NOT_CLONED = shutil.ignore_patterns(

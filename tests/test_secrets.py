@@ -149,7 +149,8 @@ async def test_no_fault_leaks_a_secret_anywhere(
     basic = base64.b64encode(f"{genesys.client_id}:{CLIENT_SECRET}".encode()).decode()
     assert code == 1
     assert len(issued) >= 3, "the scenario should have issued tokens to look for"
-    assert len(debug_logs.records) > 100, "the scenario should have logged at DEBUG"
+    assert logging.getLogger("genesys_enrich").isEnabledFor(logging.DEBUG)
+    assert len(debug_logs.records) > 40, "the scenario should have logged every request"
     for secret in (CLIENT_SECRET, basic, CRM_KEY, *issued):
         assert secret not in text
     assert "Bearer " not in text
