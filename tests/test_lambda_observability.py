@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 
 from genesys_enrich.hosts import aws_lambda
-from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, seed_event
+from genesys_enrich.testing import (
+    FakeCrm,
+    FakeGenesys,
+    customer_start_event,
+    seed_event,
+    sqs_record,
+)
 
 SERVICE_METRICS = {
     "Events": "Count",
@@ -53,19 +59,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
-
-
-def sqs_record(message_id: str, body: Any) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"handle-{message_id}",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:genesys-events",
-        "awsRegion": "us-east-1",
-    }
 
 
 def outcome_lines(stderr: str) -> list[dict[str, Any]]:
