@@ -293,6 +293,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+@pytest.mark.slow
 async def test_outside_lambda_boto3_reads_secrets_and_parameters(
     aws: None, http: httpx.AsyncClient, genesys: FakeGenesys, crm: FakeCrm
 ) -> None:

@@ -41,10 +41,13 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:genesys-enrich:li
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 PACKAGER = [sys.executable, str(ROOT / "deploy" / "package.py")]
 
-pytestmark = pytest.mark.skipif(
-    sys.platform != "linux" or platform.machine().lower() not in LOCAL_ARCH,
-    reason="Lambda's runtime interface client runs on Linux, x86_64 or arm64",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        sys.platform != "linux" or platform.machine().lower() not in LOCAL_ARCH,
+        reason="Lambda's runtime interface client runs on Linux, x86_64 or arm64",
+    ),
+    pytest.mark.slow,  # builds the package and runs the runtime interface client
+]
 
 
 def fresh_event(external_contact_id: str) -> dict[str, Any]:

@@ -51,6 +51,9 @@ EXTENSION_LAYER_ARN = (
 _NO_VALUE = object()
 
 
+pytestmark = pytest.mark.slow  # the checks run cfn-lint, the SAM translator and checkov
+
+
 @pytest.fixture(scope="module")
 def checked(
     tmp_path_factory: pytest.TempPathFactory,

@@ -59,6 +59,7 @@ def test_a_seeded_failure_rate_fails_the_same_requests_in_any_order() -> None:
     assert 5 <= len(first) <= 45  # about 10% of 200
 
 
+@pytest.mark.slow
 def test_a_crm_hangs_and_fails_at_its_seeded_rates() -> None:
     """Hung lookups outlast the client's timeout; failed ones answer the chosen status."""
     with FakeCrm(

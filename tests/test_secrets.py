@@ -97,6 +97,7 @@ def faults(genesys: FakeGenesys) -> list[tuple[str, Callable[[], object], Any, s
     ]
 
 
+@pytest.mark.slow
 async def test_no_fault_leaks_a_secret_anywhere(
     tmp_path: Path, debug_logs: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:

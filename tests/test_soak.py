@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 SOAK = Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"
 
 
@@ -24,6 +26,7 @@ def soak_module() -> ModuleType:
     return module
 
 
+@pytest.mark.slow
 def test_a_thousand_events_with_faults_lose_nothing_and_misdirect_nothing(tmp_path: Path) -> None:
     """Every fault kind is injected; every line gets one outcome; no write carries another
     customer's data; after a replay with the faults off every kept event is written and only the
