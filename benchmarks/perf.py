@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from typing import Any
 from perfkit.artifact import ROOT, Artifacts, checkout
 from perfkit.fakes import FakeProcess
 from perfkit.report import markdown, plot
+from perfkit.warm import event as warm_event
 
 KIT = Path(__file__).resolve().with_name("perfkit")
 HANDLER = "genesys_enrich.hosts.aws_lambda"
@@ -150,7 +150,7 @@ def cold_start(bench: Bench, fakes: Fakes, rounds: int) -> Figures:
             for variant in bench.variants():
                 if variant == "node" and not compiled:
                     continue  # Node has no bytecode to ship: one figure serves both rows
-                event = json.dumps(_event())
+                event = json.dumps(warm_event())
                 if variant == "node":
                     command = [str(bench.node), str(KIT / "node" / "cold.mjs"), event]
                 else:
@@ -206,6 +206,9 @@ def warm(
             answer = bench.run_json(command, env)
             fake_cpu = fakes.cpu_seconds() - fake_cpu
             enriched = answer["statuses"].get("enriched", 0)
+            if skipped := answer["statuses"].get("skipped"):
+                msg = f"{variant}: {skipped} events skipped, not measured: {answer.get('failures')}"
+                raise RuntimeError(msg)
             if enriched != answer["events"]:  # recorded: failing under load is a finding
                 failures = f"{answer['statuses']} {answer.get('failures')}"
                 print(f"  {variant}: {failures}", file=sys.stderr)
@@ -227,17 +230,6 @@ def warm(
 def _medians(runs: list[Figures]) -> Figures:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]} | {
         "runs": len(runs)
-    }
-
-
-def _event() -> Figures:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Genesys Interaction Event",
-        "source": "genesys.cloud",
-        "time": "2024-06-15T14:32:10Z",
-        "detail": {"interactionId": str(uuid.uuid4()), "externalCustomerId": "CUST-1001"},
     }
 
 
