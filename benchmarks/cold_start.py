@@ -28,7 +28,7 @@ HANDLER = "import genesys_enrich.hosts.aws_lambda"
 CASES = {
     "python (nothing imported)": "pass",
     "import httpx": "import httpx",
-    "import pydantic_settings": "import pydantic_settings",
+    "import pydantic": "from pydantic import BaseModel",
     "import the Lambda handler": HANDLER,
     "handler + enabled plugins loaded": (
         f"{HANDLER};from genesys_enrich.plugins import discover;discover(['rest', 'fields'])"

@@ -29,8 +29,8 @@ from moto import mock_aws
 
 from genesys_enrich.duplicates import Claim
 from genesys_enrich.duplicates_dynamodb import DynamoDbEvents
-from genesys_enrich.events import ACD_START, CUSTOMER_START, USER_START
 from genesys_enrich.settings import GenesysSettings, IntakeSettings, PipelineSettings, load_settings
+from genesys_enrich.topics import ACD_START, CUSTOMER_START, USER_START
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = ROOT / "deploy" / "checks"

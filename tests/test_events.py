@@ -13,16 +13,14 @@ import pytest
 from genesys_enrich.app import Enricher
 from genesys_enrich.errors import EventError
 from genesys_enrich.events import (
-    ACD_START,
-    CUSTOMER_START,
     MAX_EVENT_BYTES,
-    USER_START,
     NotHandled,
     normalise_phone,
     parse_event,
 )
 from genesys_enrich.models import Interaction, Status, WriteTarget
 from genesys_enrich.testing import FakeCrm, customer_start_event, sample, seed_event, settings_for
+from genesys_enrich.topics import ACD_START, CUSTOMER_START, USER_START
 
 UPPER_ID = "8F7E6D5C-4B3A-2109-8765-4321FEDCBA09"
 CUSTOMER_END = "v2.detail.events.conversation.{id}.customer.end"

@@ -428,14 +428,35 @@ def test_a_list_setting_given_as_plain_text_is_a_message_not_a_traceback(
         load_settings()
 
 
-def test_a_password_in_a_plugin_url_is_masked_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A database URL's password and a 'passwd' key never show when settings are printed."""
+def test_no_plugin_value_shows_in_the_repr_only_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until a plugin's typed config says which of its values are secret, none is printed: not a
+    URL's password, not a credential under a name nobody would guess."""
     monkeypatch.setenv("GENESYS_ENRICH_PLUGINS__SQL__URL", "postgresql://app:hunter2@db/crm")
-    monkeypatch.setenv("GENESYS_ENRICH_PLUGINS__SQL__PASSWD", "pw2")
+    monkeypatch.setenv("GENESYS_ENRICH_PLUGINS__SQL__SESAME", "open-4f1e")
     shown = repr(load_settings())
     assert "hunter2" not in shown
-    assert "pw2" not in shown
-    assert "postgresql://app:**********@db/crm" in shown
+    assert "open-4f1e" not in shown
+    assert "'sql': {'sesame': ..., 'url': ...}" in shown
+
+
+def test_a_misspelt_section_in_a_variable_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``GENESYS_ENRICH_PIPELINES__SOURCES`` is a typo to report, not a variable to ignore."""
+    monkeypatch.setenv("GENESYS_ENRICH_PIPELINES__SOURCES", '["rest"]')
+    assert "pipelines: Extra inputs are not permitted" in config_error()
+
+
+def test_host_variables_under_the_prefix_are_not_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Variables without ``__`` (log level, metrics, the settings file) belong to the hosts."""
+    monkeypatch.setenv("GENESYS_ENRICH_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("GENESYS_ENRICH_METRICS", "off")
+    assert load_settings() == Settings()
+
+
+def test_variable_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("genesys_enrich_pipeline__Source_Timeout_Seconds", "2.5")
+    assert load_settings().pipeline.source_timeout_seconds == 2.5
 
 
 def test_a_settings_file_that_cannot_be_read_is_a_config_error(tmp_path: Path) -> None:
@@ -453,7 +474,9 @@ def test_json_nested_absurdly_deep_in_an_environment_variable_is_a_config_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GENESYS_ENRICH_PIPELINE__SOURCES", "[" * 5_000 + "]" * 5_000)
-    assert "nested too deeply" in config_error()
+    assert "GENESYS_ENRICH_PIPELINE__SOURCES cannot be read as JSON (nested more than" in (
+        config_error()
+    )
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])

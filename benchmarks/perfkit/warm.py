@@ -138,7 +138,7 @@ def extra_sources(urls: list[str]) -> None:
     settings = load_settings(
         overrides={"pipeline": {"sources": ["rest", *plugins]}, "plugins": sections}
     )
-    aws_lambda.use_duplicate_guard(duplicate_guard(900, 100_000))
+    aws_lambda.use_duplicate_guard(duplicate_guard(settings.intake))
     process = aws_lambda._process  # what the first invocation would build
     process.enricher = process.runner.run(Enricher.start(settings, plugins=plugins))
 

@@ -25,12 +25,10 @@ from typing import Any
 from .decoding import deeper_than
 from .errors import EventError
 from .models import Interaction, WriteTarget
+from .topics import CUSTOMER_START
 
 SEED_SOURCE = "genesys.cloud"
 PARTNER_SOURCE_PREFIX = "aws.partner/genesys.com"
-CUSTOMER_START = "v2.detail.events.conversation.{id}.customer.start"
-ACD_START = "v2.detail.events.conversation.{id}.acd.start"
-USER_START = "v2.detail.events.conversation.{id}.user.start"
 MAX_EVENT_BYTES = 256 * 1024
 """EventBridge refuses larger entries, so a larger event did not come from it."""
 MAX_EVENT_DEPTH = 32

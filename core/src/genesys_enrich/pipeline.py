@@ -20,7 +20,7 @@ import httpx
 from ._sources import AnySource, BlockingCrmSource, ContextMapper
 from .blocking import BlockingLookup
 from .errors import EventError, GenesysError, InteractionNotFound, NoMatch, SourceError
-from .events import CUSTOMER_START, NotHandled, event_id_of, parse_event
+from .events import NotHandled, event_id_of, parse_event
 from .genesys.client import write_request
 from .merge import merge
 from .models import (
@@ -36,6 +36,7 @@ from .models import (
 )
 from .retry import RETRYABLE_STATUSES
 from .source_cache import SourceCache
+from .topics import CUSTOMER_START
 
 logger = logging.getLogger(__name__)
 

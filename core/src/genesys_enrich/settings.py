@@ -3,36 +3,34 @@
 Precedence, highest first:
 
 1. ``GENESYS_ENRICH_<SECTION>__<KEY>`` variables, e.g. ``GENESYS_ENRICH_GENESYS__CLIENT_ID`` or
-   ``GENESYS_ENRICH_PLUGINS__REST__API_KEY`` (sections nest with ``__``);
+   ``GENESYS_ENRICH_PLUGINS__REST__API_KEY`` (sections nest with ``__``; names are
+   case-insensitive; a list or table is given as JSON);
 2. the seed deployment's variables: ``GENESYS_CLIENT_ID``, ``GENESYS_CLIENT_SECRET``,
    ``GENESYS_ENVIRONMENT``, ``GENESYS_API_URL``, ``GENESYS_LOGIN_URL``, ``CRM_API_BASE_URL``,
    ``CRM_API_KEY``;
 3. the settings file: ``--settings FILE``, else ``$GENESYS_ENRICH_SETTINGS``, else ``settings.toml``
    in the working directory when there is one;
 4. the defaults below.
+
+The three layers are read into one tree of tables and validated once by :class:`Settings`, a
+pydantic model: every bad value is reported at once, naming the key, its table and its variable.
+Variables under the prefix without ``__`` (``GENESYS_ENRICH_LOG_LEVEL``...) belong to the hosts.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-)
 
 from .decoding import Undecodable, decode_json
 from .errors import ConfigError
-from .events import CUSTOMER_START
 from .genesys.regions import resolve_domain
+from .topics import CUSTOMER_START
 
 ENV_PREFIX = "GENESYS_ENRICH_"
 SETTINGS_FILE_ENV = "GENESYS_ENRICH_SETTINGS"
@@ -143,98 +141,92 @@ class IntakeSettings(_Section):
     and to answer."""
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Everything genesys-enrich can be told. Build it with :func:`load_settings`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     genesys: GenesysSettings = GenesysSettings()
     pipeline: PipelineSettings = PipelineSettings()
     intake: IntakeSettings = IntakeSettings()
     plugins: dict[str, dict[str, Any]] = {}
-    """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model.
-    Until each plugin validates its section, an API key here is a plain string: the repr masks
-    values whose key names a credential and the password in any URL."""
-
-    @field_validator("plugins", mode="before")
-    @classmethod
-    def _decode_json_strings(cls, sections: Any) -> Any:
-        """Environment variables are strings: a JSON list or object in one is what was meant."""
-        if not isinstance(sections, dict):
-            return sections
-        return {
-            name: {key: _maybe_json(value) for key, value in values.items()}
-            if isinstance(values, dict)
-            else values
-            for name, values in sections.items()
-        }
+    """``[plugins.<name>]`` sections, validated later by each plugin's own ``Config`` model, whose
+    types say which values are secret. Until then every value is plain: the repr names the keys
+    each section sets and shows none of their values."""
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
-        # Plugin sections are plain values until each plugin validates them: mask credentials.
         for name, value in super().__repr_args__():
             if name == "plugins":
-                value = {
-                    section: {key: _masked(key, item) for key, item in values.items()}
-                    for section, values in value.items()
-                }
+                value = {section: _KeysOnly(values) for section, values in value.items()}
             yield name, value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's contents arrive as init arguments, so the environment must rank above them.
-        return env_settings, _SeedEnvSource(settings_cls), init_settings
+
+class _KeysOnly:
+    """A plugin section as its repr shows it: which keys are set, not to what."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.keys = sorted(values)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{key!r}: ..." for key in self.keys) + "}"
 
 
-class _SeedEnvSource(PydanticBaseSettingsSource):
-    """Reads the seed deployment's variable names into the nested settings."""
+def environment_tables(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings the environment gives, as nested tables: the seed's variables first, then
+    ``GENESYS_ENRICH_<SECTION>__<KEY>`` ones over them.
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ builds the whole tree at once
+    Raises:
+        ConfigError: a list or table setting holds something other than JSON.
+    """
+    environ = os.environ if environ is None else environ
+    tables: dict[str, Any] = {}
+    for variable, path in SEED_ENV_NAMES.items():
+        if value := environ.get(variable):
+            _put(tables, path, value)
+    for variable, value in environ.items():
+        name = variable.upper()
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            path = tuple(name.removeprefix(ENV_PREFIX).lower().split("__"))
+            _put(tables, path, _parsed(name, path, value))
+    return tables
 
-    def __call__(self) -> dict[str, Any]:
-        tree: dict[str, Any] = {}
-        for variable, path in SEED_ENV_NAMES.items():
-            value = os.environ.get(variable)
-            if not value:
-                continue
-            node = tree
-            for key in path[:-1]:
-                node = node.setdefault(key, {})
-            node[path[-1]] = value
-        return tree
+
+def _put(tables: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = tables
+    for key in path[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[path[-1]] = value
 
 
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
-        try:
-            return decode_json(value)
-        except Undecodable:
+def _parsed(variable: str, path: tuple[str, ...], value: str) -> Any:
+    """A variable's value as the setting it sets: JSON for a list or table, else the text, which
+    the model converts (``"20"`` to 20.0); in a plugin section, JSON when it looks like JSON."""
+    structured = _is_structured(path)
+    if not structured and not (path[0] == "plugins" and value.lstrip()[:1] in ("[", "{")):
+        return value
+    try:
+        return decode_json(value)
+    except Undecodable as error:
+        if not structured:
             return value
-    return value
+        msg = (
+            f"invalid settings: {variable} cannot be read as JSON ({error}). A list or table "
+            "given in an environment variable must be JSON, "
+            """e.g. GENESYS_ENRICH_PIPELINE__SOURCES='["rest", "sql"]'."""
+        )
+        raise ConfigError(msg) from None
 
 
-_SECRET_KEY = re.compile(r"(key|secret|passw(or)?d|pwd|token|credentials?)$", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]*):[^/@\s]*@")
-
-
-def _masked(key: str, value: Any) -> Any:
-    if value and _SECRET_KEY.search(key):
-        return "**********"
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1:**********@", value)
-    return value
+def _is_structured(path: tuple[str, ...]) -> bool:
+    """Whether the setting at ``path`` in a core section is a list or a table."""
+    section = Settings.model_fields.get(path[0])
+    model = section.annotation if section is not None else None
+    if len(path) != 2 or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return False
+    field = model.model_fields.get(path[1])
+    return field is not None and get_origin(field.annotation) in (tuple, list, dict)
 
 
 def settings_file(path: str | Path | None = None) -> Path | None:
@@ -261,21 +253,13 @@ def load_settings(
             bad key and where to set it.
     """
     source = settings_file(path)
-    data = _read_file(source) if source is not None else {}
-    for section, values in (overrides or {}).items():
-        data[section] = _deep_merge(data.get(section, {}), values)
+    tables = _read_file(source) if source is not None else {}
+    for layer in (overrides or {}, environment_tables()):
+        tables = _deep_merge(tables, layer)
     try:
-        return Settings(**data)
+        return Settings.model_validate(tables)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, source)) from None
-    except (SettingsError, RecursionError) as error:
-        # An environment variable that should hold JSON does not, or nests absurdly deep.
-        why = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-        msg = (
-            f"invalid settings: {why}. A list or table given in an environment variable must "
-            """be JSON, e.g. GENESYS_ENRICH_PIPELINE__SOURCES='["rest", "sql"]'."""
-        )
-        raise ConfigError(msg) from None
 
 
 def _read_file(source: Path) -> dict[str, Any]:

@@ -10,15 +10,13 @@ from importlib.resources import files
 from typing import Any
 
 from genesys_enrich.events import (
-    ACD_START,
-    CUSTOMER_START,
     PARTNER_SOURCE_PREFIX,
     SEED_SOURCE,
-    USER_START,
     normalise_phone,
     parse_event,
 )
 from genesys_enrich.models import Interaction, WriteTarget
+from genesys_enrich.topics import ACD_START, CUSTOMER_START, USER_START
 
 SAMPLE_NAMES = ("seed-interaction", "customer-start-chat", "audit-user-presence")
 SEED_TIME = "2024-06-15T14:32:10Z"

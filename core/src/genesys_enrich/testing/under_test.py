@@ -21,10 +21,11 @@ import stamina
 from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
 from genesys_enrich.errors import SourceError
-from genesys_enrich.events import ACD_START, CUSTOMER_START, USER_START, parse_event
+from genesys_enrich.events import parse_event
 from genesys_enrich.models import Interaction, JSONValue, Outcome
 from genesys_enrich.pipeline import Pipeline
 from genesys_enrich.plugin import BlockingCrmSource, CrmSource, PluginContext
+from genesys_enrich.topics import ACD_START, CUSTOMER_START, USER_START
 
 from .events import make_interaction
 from .fake_genesys import ManualClock
