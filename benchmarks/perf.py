@@ -274,16 +274,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", metavar="REF", help="also measure the handler at git REF")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and events")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every step once on a handful of events, no plot: proves the benchmark runs "
+        "(the test suite does this); its figures mean nothing",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    rounds = 2 if args.quick else 3
-    scale = 4 if args.quick else 1
+    rounds = 1 if args.smoke else 2 if args.quick else 3
+    scale = 40 if args.smoke else 4 if args.quick else 1
+    in_flights = IN_FLIGHT[:2] if args.smoke else IN_FLIGHT
     f: Figures = {}
     with tempfile.TemporaryDirectory(prefix="perf-") as temporary, ExitStack() as stack:
         bench = Bench(args, Path(temporary))
         f["conditions"] = _conditions(bench, args)
         fast = Fakes(stack, [0.0], 0.0)
-        cold_rounds = 3 if args.quick else 10
+        cold_rounds = 1 if args.smoke else 3 if args.quick else 10
         f["cold"] = step(f, "cold start", lambda: cold_start(bench, fast, cold_rounds))
         f["warm"] = step(
             f,
@@ -297,7 +304,7 @@ def main() -> None:
             lambda: warm(bench, slow, events=60 // scale, rounds=rounds),
         )
         f["concurrency"] = {}
-        for n in IN_FLIGHT:
+        for n in in_flights:
             events = max(min(8 * n, 1024) // scale, 40 // scale, n)
             f["concurrency"][str(n)] = step(
                 f,
@@ -355,7 +362,8 @@ def main() -> None:
     table = markdown(f, limit_ms=LIMIT_MS)
     (args.out / "perf.md").write_text(table)
     print(table)
-    print(plot(f, args.out / "perf.png", limit_ms=LIMIT_MS), file=sys.stderr)
+    if not args.smoke:
+        print(plot(f, args.out / "perf.png", limit_ms=LIMIT_MS), file=sys.stderr)
 
 
 if __name__ == "__main__":
