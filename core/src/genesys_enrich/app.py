@@ -8,9 +8,7 @@ created on.
 from __future__ import annotations
 
 import logging
-import ssl
 from collections.abc import Mapping
-from functools import cache
 from types import TracebackType
 from typing import Any, Self
 
@@ -99,7 +97,6 @@ class Enricher:
         install_retry_logging()
         connections = None if http else AsyncioTransport(max_connections=100, max_idle=100)
         client = http or httpx.AsyncClient(
-            verify=_tls(),
             timeout=_timeouts(genesys_settings).within(None),
             transport=connections,
             headers={"User-Agent": "genesys-enrich"},
@@ -163,12 +160,6 @@ class Enricher:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    """The process's TLS context: one is enough, and building one costs tens of milliseconds."""
-    return httpx.create_ssl_context()
 
 
 def _source_cache(settings: Settings) -> SourceCache | None:

@@ -24,6 +24,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator
+from functools import cache
 from typing import Any
 
 import h11
@@ -33,6 +34,13 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _READ_SIZE = 64 * 1024
 
 Origin = tuple[bytes, str, int]
+
+
+@cache
+def verifying_tls() -> ssl.SSLContext:
+    """The process's verifying TLS context, built at its first HTTPS connection: one is enough,
+    and building one (loading the trusted roots) costs tens of milliseconds."""
+    return httpx.create_ssl_context()
 
 
 class AsyncioTransport(httpx.AsyncBaseTransport):
@@ -231,7 +239,7 @@ class ConnectionPool:
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            self._ssl = httpx.create_ssl_context(verify=bool(self._verify))
+            self._ssl = verifying_tls() if self._verify else httpx.create_ssl_context(verify=False)
         return self._ssl
 
     def _release(self, connection: _Connection, *, reusable: bool) -> None:
