@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-from genesys_enrich.http_transport import AsyncioTransport
+from genesys_enrich.http_transport import AsyncioTransport, api_client
 from genesys_enrich.testing.respx_support import register_with_respx
 
 DATA = Path(__file__).with_name("data")
@@ -24,10 +24,15 @@ Reply = Callable[[asyncio.StreamWriter, bytes], Awaitable[bool]]
 
 
 def answer(
-    status: int = 200, body: bytes = b"{}", *, close: bool = False, chunked: bool = False
+    status: int = 200,
+    body: bytes = b"{}",
+    *,
+    close: bool = False,
+    chunked: bool = False,
+    headers: tuple[str, ...] = (),
 ) -> Reply:
     async def reply(writer: asyncio.StreamWriter, request_body: bytes) -> bool:
-        head = [f"HTTP/1.1 {status} OK", "Content-Type: application/json"]
+        head = [f"HTTP/1.1 {status} OK", "Content-Type: application/json", *headers]
         if close:
             head.append("Connection: close")
         if chunked:
@@ -78,6 +83,8 @@ class Server:
     def __init__(self, *replies: Reply) -> None:
         self.replies: deque[Reply] = deque(replies)
         self.connections = 0
+        self.heads: list[bytes] = []
+        """Each request's request line and headers, in order."""
         self.closed = asyncio.Event()
         """Set each time the server closes a connection."""
         self._server: asyncio.Server | None = None
@@ -96,6 +103,7 @@ class Server:
         try:
             while self.replies:
                 head = await reader.readuntil(b"\r\n\r\n")
+                self.heads.append(head)
                 body = await _read_body(reader, head)
                 if not await self.replies.popleft()(writer, body):
                     break
@@ -149,6 +157,18 @@ async def test_requests_in_turn_share_one_connection(serve) -> None:
     assert (third.status_code, third.json()) == (201, {})
     assert server.connections == 1
     assert transport.pool.opened == 1
+
+
+async def test_the_shared_client_sends_no_cookie_it_was_given(serve) -> None:
+    """A CRM's cookie from one customer's lookup never rides along with the next lookup."""
+    server, url = await serve(answer(headers=("Set-Cookie: session=cust-1001; Path=/",)), answer())
+    async with api_client(AsyncioTransport(), timeout=httpx.Timeout(5), headers={}) as client:
+        await client.get(f"{url}/customers/CUST-1001")
+        await client.get(f"{url}/customers/CUST-2002")
+
+    assert len(server.heads) == 2
+    assert b"cookie" not in server.heads[1].lower()
+    assert not client.cookies
 
 
 async def test_a_chunked_body_arrives_whole(serve) -> None:

@@ -22,7 +22,7 @@ from .genesys.auth import TokenProvider
 from .genesys.client import GenesysClient, WriteLimits
 from .genesys.ratelimit import Clock, RateLimiter
 from .genesys.transport import Timeouts, Transport
-from .http_transport import AsyncioTransport
+from .http_transport import AsyncioTransport, api_client
 from .models import Outcome
 from .pipeline import Pipeline
 from .plugins import PluginRegistry, discover
@@ -95,12 +95,15 @@ class Enricher:
             settings.pipeline.enabled_plugins, extra=plugins, entry_points=entry_points
         )
         install_retry_logging()
-        connections = None if http else AsyncioTransport(max_connections=100, max_idle=100)
-        client = http or httpx.AsyncClient(
-            timeout=_timeouts(genesys_settings).within(None),
-            transport=connections,
-            headers={"User-Agent": "genesys-enrich"},
-        )
+        connections = None
+        client = http
+        if client is None:
+            connections = AsyncioTransport(max_connections=100, max_idle=100)
+            client = api_client(
+                connections,
+                timeout=_timeouts(genesys_settings).within(None),
+                headers={"User-Agent": "genesys-enrich"},
+            )
         context = PluginContext(http=client, logger=logger)
         try:
             # Secrets named by ARN are read now, once for the life of the process.
