@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import compileall
 import importlib.metadata
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import tomllib
@@ -29,8 +31,11 @@ def _name(requirement: str) -> str:
     return re.split(r"[ ;\[<>=!~(]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def dependency_closure(roots: Iterable[str]) -> set[str]:
-    """Installed distributions ``roots`` need at run time (extras and unmet markers left out)."""
+def dependency_closure(
+    roots: Iterable[str], missing: set[str] | None = None, *, path: list[str] | None = None
+) -> set[str]:
+    """Installed distributions ``roots`` need at run time (extras and unmet markers left out);
+    those not installed are added to ``missing``. ``path`` adds a folder to look in."""
     seen: set[str] = set()
     todo = list(roots)
     while todo:
@@ -38,8 +43,10 @@ def dependency_closure(roots: Iterable[str]) -> set[str]:
         if name in seen:
             continue
         try:
-            dist = importlib.metadata.distribution(name)
+            dist = _distribution(name, path)
         except importlib.metadata.PackageNotFoundError:
+            if missing is not None:
+                missing.add(name)
             continue
         seen.add(name)
         for requirement in dist.requires or ():
@@ -50,8 +57,16 @@ def dependency_closure(roots: Iterable[str]) -> set[str]:
     return seen
 
 
-def _copy_distribution(name: str, into: Path) -> None:
-    dist = importlib.metadata.distribution(name)
+def _distribution(name: str, path: list[str] | None) -> importlib.metadata.Distribution:
+    if path:
+        found = next(iter(importlib.metadata.distributions(name=name, path=path)), None)
+        if found is not None:
+            return found
+    return importlib.metadata.distribution(name)
+
+
+def _copy_distribution(name: str, into: Path, *, path: list[str] | None = None) -> None:
+    dist = _distribution(name, path)
     for file in dist.files or ():
         if "__pycache__" in file.parts or file.suffix in (".pyc", ".pth"):
             continue
@@ -77,9 +92,9 @@ def _requirements_of(tree: Path) -> list[str]:
 
 
 def checkout(ref: str, into: Path) -> Path:
-    """The tree of git ``ref`` (its core and plugins), extracted under ``into``."""
+    """The tree of git ``ref`` (its core, plugins and lock), extracted under ``into``."""
     archive = subprocess.run(  # noqa: S603 - git, our arguments
-        ["git", "-C", str(ROOT), "archive", ref, "core", "plugins"],  # noqa: S607
+        ["git", "-C", str(ROOT), "archive", ref, "core", "plugins", "uv.lock"],  # noqa: S607
         check=True,
         capture_output=True,
     ).stdout
@@ -105,10 +120,18 @@ class Artifacts:
             deps |= set(_requirements_of(tree))
         # The project's own distributions are editable installs: this copies their metadata
         # (the entry points naming the plugins); their packages come from each version's tree.
-        self.distributions = sorted(dependency_closure(deps))
+        missing: set[str] = set()
+        self.distributions = sorted(dependency_closure(deps, missing))
+        # What an older version needed and this checkout no longer installs, at its locked version.
+        older = root / "older-deps"
+        while missing:
+            _install(missing, versions, older)
+            new: set[str] = set()
+            self.distributions = sorted(dependency_closure(deps, new, path=[str(older)]))
+            missing = new - missing
         for compiled in (True, False):
             for name in self.distributions:
-                _copy_distribution(name, self._deps(compiled))
+                _copy_distribution(name, self._deps(compiled), path=[str(older)])
             for version, tree in versions.items():
                 src = self._src(version, compiled)
                 src.mkdir(parents=True)
@@ -126,6 +149,20 @@ class Artifacts:
 
     def pythonpath(self, version: str, *, compiled: bool) -> str:
         return f"{self._src(version, compiled)}:{self._deps(compiled)}"
+
+
+def _install(names: set[str], versions: dict[str, Path], target: Path) -> None:
+    """Install ``names`` into ``target``, each at the version a tree's lock pins it to."""
+    pins: dict[str, str] = {}
+    for tree in versions.values():
+        lock = tree / "uv.lock"
+        if lock.is_file():
+            for package in tomllib.loads(lock.read_text())["package"]:
+                pins.setdefault(_name(package["name"]), package["version"])
+    wanted = [f"{name}=={pins[name]}" if name in pins else name for name in sorted(names)]
+    uv = os.environ.get("UV", "uv")  # `uv run` names itself
+    command = [uv, "pip", "install", "--quiet", "--no-deps", "--python", sys.executable]
+    subprocess.run([*command, "--target", str(target), *wanted], check=True)  # noqa: S603
 
 
 def _no_bytecode(directory: str, names: list[str]) -> set[str]:
