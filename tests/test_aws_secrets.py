@@ -25,8 +25,13 @@ from genesys_enrich.aws_secrets import (
 from genesys_enrich.errors import ConfigError
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.settings import load_settings
-from genesys_enrich.testing import FakeCrm, FakeGenesys, seed_event, settings_for
-from genesys_enrich.testing.fake_secrets import FakeSecretsExtension
+from genesys_enrich.testing import (
+    FakeCrm,
+    FakeGenesys,
+    FakeSecretsExtension,
+    seed_event,
+    settings_for,
+)
 from genesys_enrich_crm_rest import RestConfig
 
 ACCOUNT = "123456789012"
