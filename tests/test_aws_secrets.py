@@ -155,6 +155,31 @@ def test_a_rotated_genesys_secret_is_read_again_and_the_event_still_written(
         assert secret not in logs.err + logs.out
 
 
+def test_a_rotated_crm_key_is_read_again_and_the_event_still_enriched(
+    lambda_process: aws_lambda._Process,
+    referenced: FakeSecretsExtension,
+    crm: FakeCrm,
+    genesys: FakeGenesys,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CRM key is rotated in Secrets Manager and the CRM accepts only the new one: the next
+    event's lookup is refused, the key read again, the lookup sent again with it, and the event
+    enriched by the same warm environment. Neither key reaches the log."""
+    assert aws_lambda.handler(seed_event("CUST-1001"), None)["status"] == "enriched"
+    old = crm.api_key
+    crm.api_key = "rotated-crm-key-4d0c"
+    referenced.secrets[CRM_SECRET_ARN] = json.dumps({"rest_key": crm.api_key, "other": "x"})
+    assert aws_lambda.handler(seed_event("CUST-1001"), None)["status"] == "enriched"
+    assert referenced.reads(CRM_SECRET_ARN) == 2
+    assert referenced.reads(GENESYS_SECRET_ARN) == 1
+    sent = [request.headers["authorization"] for request in crm.requests]
+    assert sent == [f"Bearer {old}", f"Bearer {old}", "Bearer rotated-crm-key-4d0c"]
+    assert len(genesys.writes) == 2
+    logs = capsys.readouterr()
+    for secret in (old, "rotated-crm-key-4d0c"):
+        assert secret not in logs.err + logs.out
+
+
 def test_a_wrong_secret_is_read_again_at_most_once_in_a_while(
     lambda_process: aws_lambda._Process,
     referenced: FakeSecretsExtension,

@@ -33,7 +33,10 @@ class Authenticator(Protocol):
 
     async def refused(self, request: httpx.Request) -> bool:
         """Called once after the CRM answered ``request`` with 401. Renew what was refused and
-        return ``True`` to send the request once more, ``False`` to fail it as misconfigured."""
+        return ``True`` to send the request once more; ``False`` when there is nothing to renew:
+        the source then reads its secrets kept in AWS again and, if one was rotated, binds its
+        ``auth`` to the new values and sends once more, or else fails the lookup as
+        misconfigured."""
 
 
 class AuthSpec(Protocol):
@@ -78,7 +81,8 @@ def named_fields(template: str) -> list[str]:
 
 
 class _Static:
-    """Headers computed once from settings; nothing to renew after a 401."""
+    """Headers computed once from settings; nothing to renew after a 401 (a rotated secret is
+    the source's to read again, and then it binds the declaration anew)."""
 
     def __init__(self, headers: Mapping[str, str]) -> None:
         self._headers = dict(headers)
