@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from .errors import SourceError
-from .retry import RETRYABLE_STATUSES, RetryPolicy
+from .retry import RETRYABLE_STATUSES, requested_wait
 
 
 class Authenticator(Protocol):
@@ -53,7 +53,8 @@ class BindContext:
     http: httpx.AsyncClient
     clock: Callable[[], float]
     timeout: float
-    """Seconds a token request may take, retries included."""
+    """Seconds a request of the authenticator's own (a token request) may take when the request it
+    signs carries no timeout: the source's ``timeout_seconds``."""
     source: str
     """The source's name, for messages: ``[plugins.<source>]``."""
 
@@ -158,6 +159,11 @@ class OAuth2ClientCredentials:
     """OAuth 2.0 client credentials: one token per source instance, shared by concurrent
     lookups, renewed ``renew_before`` seconds before ``expires_in`` runs out and once after a 401.
 
+    A token request is made once per attempt of the lookup that needs it, within what is left of
+    the lookup's ``timeout_seconds``: a failure worth retrying (429, 5xx, a dropped connection) is
+    retried by the lookup, as its other requests are, so an outage of the token endpoint costs
+    ``retry_attempts`` requests per lookup, never that many times a retry budget of its own.
+
     Args:
         token_url: absolute, or a path under ``base_url``; ``{field}`` templates allowed
             (``"https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"``).
@@ -195,7 +201,9 @@ class _OAuth2Tokens:
         """Tokens fetched so far: one per process, plus one per renewal."""
 
     async def authenticate(self, request: httpx.Request) -> None:
-        request.headers["Authorization"] = f"Bearer {await self._current()}"
+        timeout = request.extensions.get("timeout")
+        time_left = httpx.Timeout(**timeout) if isinstance(timeout, dict) else self._context.timeout
+        request.headers["Authorization"] = f"Bearer {await self._current(time_left)}"
 
     async def refused(self, request: httpx.Request) -> bool:
         async with self._lock:
@@ -205,15 +213,18 @@ class _OAuth2Tokens:
                 self._token = None
         return True
 
-    async def _current(self) -> str:
+    async def _current(self, time_left: httpx.Timeout | float) -> str:
         async with self._lock:
             if self._token is None or self._context.clock() >= self._expires_at:
-                self._token, lifetime = await self._fetch()
+                self._token, lifetime = await self._fetch(time_left)
                 renew_in = max(lifetime - self._spec.renew_before, lifetime / 2)
                 self._expires_at = self._context.clock() + renew_in
             return self._token
 
-    async def _fetch(self) -> tuple[str, float]:
+    async def _fetch(self, time_left: httpx.Timeout | float) -> tuple[str, float]:
+        """One token request, taking at most ``time_left`` (what the signed request may take). A
+        failure worth retrying is raised for the lookup to retry: it has the attempts and the
+        time budget."""
         spec, config, context = self._spec, self._config, self._context
         url = _absolute(_required(spec.token_url, config, context.source), config)
         form = {"grant_type": "client_credentials"}
@@ -226,26 +237,21 @@ class _OAuth2Tokens:
             auth = httpx.BasicAuth(client_id, client_secret)
         else:
             form |= {"client_id": client_id, "client_secret": client_secret}
-        deadline = context.clock() + context.timeout
-        attempts, _ = _TOKEN_RETRIES.retrying(attempts=3, deadline=deadline, clock=context.clock)
-        async for attempt in attempts:
-            with attempt:
-                self.token_requests += 1
-                response = await context.http.post(
-                    url,
-                    data=form,
-                    auth=auth or httpx.USE_CLIENT_DEFAULT,
-                    headers={"Accept": "application/json"},
-                    timeout=max(0.001, deadline - context.clock()),
-                )
-                return self._token_from(response)
-        raise AssertionError("unreachable: stamina returns or raises")  # noqa: EM101
+        self.token_requests += 1
+        response = await context.http.post(
+            url,
+            data=form,
+            auth=auth or httpx.USE_CLIENT_DEFAULT,
+            headers={"Accept": "application/json"},
+            timeout=time_left,
+        )
+        return self._token_from(response)
 
     def _token_from(self, response: httpx.Response) -> tuple[str, float]:
         source = self._context.source
         if response.status_code in RETRYABLE_STATUSES:
             msg = f"the token endpoint answered HTTP {response.status_code}"
-            raise SourceError(msg, retryable=True)
+            raise SourceError(msg, retryable=True, retry_after=requested_wait(response.headers))
         if response.status_code == httpx.codes.NOT_FOUND:
             url = self._spec.token_url
             names = named_fields(url) or (
@@ -270,10 +276,6 @@ class _OAuth2Tokens:
         expires_in = body.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float | str) else 3600.0
         return token, lifetime if lifetime == lifetime and lifetime > 0 else 3600.0
-
-
-_TOKEN_RETRIES = RetryPolicy(max_retry_after=2.0, wait_initial=0.05, wait_max=0.5, wait_jitter=0.05)
-"""A token request waits little: the lookup that needs it has an agent about to pick up."""
 
 
 def _required(template: str, config: BaseModel, source: str) -> str:
