@@ -1,19 +1,29 @@
 """A REST source whose credentials are kept in AWS (settings holding an ARN) reads them again when
-the CRM refuses them, and uses the rotated value at once: the secrets through a fake Parameters
-and Secrets Lambda Extension, the CRM a fake one, both over real HTTP on loopback."""
+the CRM or its token endpoint refuses them, and uses the rotated value at once. The secrets come
+through the kit's fake Parameters and Secrets Lambda Extension over real HTTP on loopback; the CRM
+is the kit's fake CRM (a key), or respx (OAuth)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+from base64 import b64decode
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import respx
+from pydantic import SecretStr
 
 from genesys_enrich.aws_secrets import ExtensionReader, SecretReference, SecretStore, StoredSecret
-from genesys_enrich.plugin import SourceError
+from genesys_enrich.plugin import (
+    Get,
+    OAuth2ClientCredentials,
+    RestSource,
+    RestSourceConfig,
+    SourceError,
+)
 from genesys_enrich.testing import (
     DEMO_CUSTOMERS,
     FakeCrm,
@@ -186,3 +196,135 @@ async def test_a_key_written_in_settings_is_not_read_again(
     assert caught.value.misconfigured
     assert crm.statuses == {401: 1}
     assert extension.requests == []
+
+
+# --- OAuth client credentials ------------------------------------------------------------------
+
+BASE = "https://crm.example.com/api"
+TOKEN_URL = "https://login.example.com/oauth2/token"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-oauth-Q1w2E3"
+OLD_SECRET = "client-secret-old-71c2"
+NEW_SECRET = "client-secret-new-0be4"
+
+
+class OAuthConfig(RestSourceConfig):
+    client_id: str = "client-5b1f"
+    client_secret: SecretStr
+
+
+class OAuthCustomers(RestSource):
+    name = "customers"
+    Config = OAuthConfig
+    request = Get("/customers/{value}")
+    auth = OAuth2ClientCredentials(TOKEN_URL)
+
+
+class TokenEndpoint:
+    """Grants ``token-1``, ``token-2``... for an hour to the client presenting :attr:`secret`;
+    refuses any other with ``refusal``."""
+
+    def __init__(self, respx_mock: respx.MockRouter, refusal: httpx.Response) -> None:
+        self.secret = OLD_SECRET
+        self.refusal = refusal
+        self.presented: list[str] = []
+        self.route = respx_mock.post(TOKEN_URL).mock(side_effect=self._answer)
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        encoded = request.headers["Authorization"].removeprefix("Basic ")
+        secret = b64decode(encoded).decode().partition(":")[2]
+        self.presented.append(secret)
+        if secret != self.secret:
+            return self.refusal
+        granted = f"token-{len(self.presented)}"
+        return httpx.Response(200, json={"access_token": granted, "expires_in": 3600})
+
+
+@pytest.fixture
+def aws_by_loopback(respx_mock: respx.MockRouter, extension: FakeSecretsExtension) -> None:
+    """respx mocks the CRM and its token endpoint; the extension is the real loopback fake."""
+    respx_mock.route(host="localhost").pass_through()
+    extension.secrets[SECRET_ARN] = OLD_SECRET
+
+
+async def client_secret(store: SecretStore) -> StoredSecret:
+    reference = SecretReference.parse(SECRET_ARN)
+    assert reference is not None
+    return await store.read(reference)
+
+
+INVALID_CLIENT = [
+    httpx.Response(401, json={"error": "invalid_client"}),
+    httpx.Response(400, json={"error": "invalid_client"}),
+]
+
+
+@pytest.mark.parametrize("refusal", INVALID_CLIENT, ids=["401", "400"])
+@pytest.mark.usefixtures("aws_by_loopback")
+async def test_a_client_secret_rotated_in_aws_is_read_again_for_a_new_token(
+    source: SourceOpener,
+    store: SecretStore,
+    extension: FakeSecretsExtension,
+    respx_mock: respx.MockRouter,
+    clock: ManualClock,
+    refusal: httpx.Response,
+) -> None:
+    """The token expires after the secret was rotated: the token endpoint refuses the old one,
+    the source reads the new one and asks again, and the lookup succeeds with that token."""
+    tokens = TokenEndpoint(respx_mock, refusal)
+    crm = respx_mock.get(f"{BASE}/customers/C-1").respond(json=PAT)
+    oauth = source(OAuthCustomers, base_url=BASE, client_secret=await client_secret(store))
+    assert await oauth.lookup(customer_id="C-1") == PAT
+
+    tokens.secret = extension.secrets[SECRET_ARN] = NEW_SECRET
+    clock.advance(3600)
+    assert await oauth.lookup(customer_id="C-1") == PAT
+
+    assert tokens.presented == [OLD_SECRET, OLD_SECRET, NEW_SECRET]
+    assert [call.request.headers["Authorization"] for call in crm.calls] == [
+        "Bearer token-1",
+        "Bearer token-3",
+    ]
+    assert extension.reads(SECRET_ARN) == 2
+
+
+@pytest.mark.usefixtures("aws_by_loopback")
+async def test_a_refused_client_secret_aws_still_holds_is_misconfigured_after_one_read(
+    source: SourceOpener,
+    store: SecretStore,
+    extension: FakeSecretsExtension,
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Wrong, not rotated: read again once, then every lookup fails misconfigured naming the
+    settings, asking for a token once each and reading nothing more within 30 s."""
+    tokens = TokenEndpoint(respx_mock, INVALID_CLIENT[1])
+    tokens.secret = "the-secret-the-server-wants"
+    oauth = source(OAuthCustomers, base_url=BASE, client_secret=await client_secret(store))
+
+    for _ in range(2):
+        with pytest.raises(SourceError) as caught:
+            await oauth.lookup(customer_id="C-1")
+        assert (caught.value.misconfigured, caught.value.retryable) == (True, False)
+        assert "check [plugins.customers] client_id and client_secret" in str(caught.value)
+        assert OLD_SECRET not in str(caught.value)
+
+    assert tokens.presented == [OLD_SECRET, OLD_SECRET]
+    assert extension.reads(SECRET_ARN) == 2
+
+
+@pytest.mark.usefixtures("aws_by_loopback")
+async def test_a_token_refusal_that_is_not_about_the_client_reads_nothing(
+    source: SourceOpener,
+    store: SecretStore,
+    extension: FakeSecretsExtension,
+    respx_mock: respx.MockRouter,
+) -> None:
+    """A 400 ``invalid_scope`` is the declaration's to fix: no secret is read again."""
+    tokens = TokenEndpoint(respx_mock, httpx.Response(400, json={"error": "invalid_scope"}))
+    tokens.secret = "the-secret-the-server-wants"
+    oauth = source(OAuthCustomers, base_url=BASE, client_secret=await client_secret(store))
+
+    with pytest.raises(SourceError, match="invalid_scope"):
+        await oauth.lookup(customer_id="C-1")
+
+    assert tokens.presented == [OLD_SECRET]
+    assert extension.reads(SECRET_ARN) == 1

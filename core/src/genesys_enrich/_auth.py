@@ -159,6 +159,10 @@ class OAuth2ClientCredentials:
     """OAuth 2.0 client credentials: one token per source instance, shared by concurrent
     lookups, renewed ``renew_before`` seconds before ``expires_in`` runs out and once after a 401.
 
+    When the token endpoint refuses the client (401, or 400 ``invalid_client``) and its
+    credentials are kept in AWS Secrets Manager or SSM (settings holding an ARN), they are read
+    again; if one was rotated, the token is asked for once more with the new values.
+
     A token request is made once per attempt of the lookup that needs it, within what is left of
     the lookup's ``timeout_seconds``: a failure worth retrying (429, 5xx, a dropped connection) is
     retried by the lookup, as its other requests are, so an outage of the token endpoint costs
@@ -222,9 +226,17 @@ class _OAuth2Tokens:
             return self._token
 
     async def _fetch(self, time_left: httpx.Timeout | float) -> tuple[str, float]:
-        """One token request, taking at most ``time_left`` (what the signed request may take). A
+        """One token request, taking at most ``time_left`` (what the signed request may take), and
+        one more if the client was refused and a credential kept in AWS has since been rotated. A
         failure worth retrying is raised for the lookup to retry: it has the attempts and the
         time budget."""
+        sent = self._secrets()
+        response = await self._request(time_left)
+        if _refuses_client(response) and await self._rotated(sent):
+            response = await self._request(time_left)
+        return self._token_from(response)
+
+    async def _request(self, time_left: httpx.Timeout | float) -> httpx.Response:
         spec, config, context = self._spec, self._config, self._context
         url = _absolute(_required(spec.token_url, config, context.source), config)
         form = {"grant_type": "client_credentials"}
@@ -238,14 +250,32 @@ class _OAuth2Tokens:
         else:
             form |= {"client_id": client_id, "client_secret": client_secret}
         self.token_requests += 1
-        response = await context.http.post(
+        return await context.http.post(
             url,
             data=form,
             auth=auth or httpx.USE_CLIENT_DEFAULT,
             headers={"Accept": "application/json"},
             timeout=time_left,
         )
-        return self._token_from(response)
+
+    def _secrets(self) -> dict[str, str]:
+        """The secret settings the client credentials are filled from, with their values now."""
+        names = {*named_fields(self._spec.client_id), *named_fields(self._spec.client_secret)}
+        return {
+            name: value.get_secret_value()
+            for name in sorted(names)
+            if isinstance(value := getattr(self._config, name, None), SecretStr)
+        }
+
+    async def _rotated(self, sent: Mapping[str, str]) -> bool:
+        """Whether a credential refused with the values ``sent`` has changed in AWS since: each
+        one kept there is read again (at most every 30 s, however many refusals)."""
+        from .aws_secrets import refresh  # after a refusal only: most processes never need it
+
+        reads = (
+            refresh(getattr(self._config, name), rejected=value) for name, value in sent.items()
+        )
+        return any(await asyncio.gather(*reads))
 
     def _token_from(self, response: httpx.Response) -> tuple[str, float]:
         source = self._context.source
@@ -300,6 +330,16 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _refuses_client(response: httpx.Response) -> bool:
+    """Whether the token endpoint refused the client's credentials (RFC 6749 ``invalid_client``,
+    which servers send as 401 or 400), rather than the request or the grant."""
+    status = response.status_code
+    return status == httpx.codes.UNAUTHORIZED or (
+        status == httpx.codes.BAD_REQUEST
+        and _json_object(response).get("error") == "invalid_client"
+    )
 
 
 def _oauth_error(body: Mapping[str, Any]) -> str:
