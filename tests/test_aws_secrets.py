@@ -25,8 +25,13 @@ from genesys_enrich.aws_secrets import (
 from genesys_enrich.errors import ConfigError
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.settings import load_settings
-from genesys_enrich.testing import FakeCrm, FakeGenesys, seed_event, settings_for
-from genesys_enrich.testing.fake_secrets import FakeSecretsExtension
+from genesys_enrich.testing import (
+    FakeCrm,
+    FakeGenesys,
+    FakeSecretsExtension,
+    seed_event,
+    settings_for,
+)
 from genesys_enrich_crm_rest import RestConfig
 
 ACCOUNT = "123456789012"
@@ -147,6 +152,31 @@ def test_a_rotated_genesys_secret_is_read_again_and_the_event_still_written(
     assert [status for _, status in genesys.answered][-4:] == [401, 401, 200, 200]
     logs = capsys.readouterr()
     for secret in (old, "rotated-secret-81b2", "demo-crm-key"):
+        assert secret not in logs.err + logs.out
+
+
+def test_a_rotated_crm_key_is_read_again_and_the_event_still_enriched(
+    lambda_process: aws_lambda._Process,
+    referenced: FakeSecretsExtension,
+    crm: FakeCrm,
+    genesys: FakeGenesys,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CRM key is rotated in Secrets Manager and the CRM accepts only the new one: the next
+    event's lookup is refused, the key read again, the lookup sent again with it, and the event
+    enriched by the same warm environment. Neither key reaches the log."""
+    assert aws_lambda.handler(seed_event("CUST-1001"), None)["status"] == "enriched"
+    old = crm.api_key
+    crm.api_key = "rotated-crm-key-4d0c"
+    referenced.secrets[CRM_SECRET_ARN] = json.dumps({"rest_key": crm.api_key, "other": "x"})
+    assert aws_lambda.handler(seed_event("CUST-1001"), None)["status"] == "enriched"
+    assert referenced.reads(CRM_SECRET_ARN) == 2
+    assert referenced.reads(GENESYS_SECRET_ARN) == 1
+    sent = [request.headers["authorization"] for request in crm.requests]
+    assert sent == [f"Bearer {old}", f"Bearer {old}", "Bearer rotated-crm-key-4d0c"]
+    assert len(genesys.writes) == 2
+    logs = capsys.readouterr()
+    for secret in (old, "rotated-crm-key-4d0c"):
         assert secret not in logs.err + logs.out
 
 

@@ -323,6 +323,70 @@ async def test_a_token_endpoint_5xx_is_retried(
     assert tokens.call_count == 2
 
 
+@pytest.mark.parametrize("attempts", [1, 2, 3])
+async def test_a_failing_token_endpoint_costs_one_retry_budget_not_two(
+    source: SourceOpener, respx_mock: respx.MockRouter, attempts: int
+) -> None:
+    """A token endpoint in an outage is asked ``retry_attempts`` times in one lookup, as a
+    failing CRM is: the lookup's retries are the token request's, not multiplied by its own."""
+    tokens = token_endpoint(respx_mock, *[httpx.Response(503)] * 10)
+    route = customers(respx_mock)
+    crm = source(
+        declared(OAuth2ClientCredentials(TOKEN_URL)), base_url=BASE, retry_attempts=attempts
+    )
+
+    with pytest.raises(SourceError) as caught:
+        await crm.lookup(customer_id="C-1")
+
+    error = caught.value
+    assert (error.retryable, error.misconfigured) == (True, False)
+    assert "the token endpoint answered HTTP 503" in str(error)
+    assert (tokens.call_count, route.call_count) == (attempts, 0)
+
+
+async def test_a_dropped_token_request_is_retried_and_the_lookup_succeeds(
+    source: SourceOpener, respx_mock: respx.MockRouter
+) -> None:
+    tokens = token_endpoint(
+        respx_mock,
+        httpx.ConnectError("connection refused"),
+        httpx.Response(200, json={"access_token": "token-1", "expires_in": 3600}),
+    )
+    customers(respx_mock)
+
+    crm = source(declared(OAuth2ClientCredentials(TOKEN_URL)), base_url=BASE)
+    assert await crm.lookup(customer_id="C-1") == PAT
+
+    assert tokens.call_count == 2
+
+
+async def test_a_token_endpoint_retry_after_is_waited_within_the_lookup_budget(
+    source: SourceOpener, respx_mock: respx.MockRouter
+) -> None:
+    """A 429 asking for 1 s is honoured, and the token request after it may take only what is
+    left of the lookup's 3 s; one asking for a minute is not waited: the lookup fails at once,
+    retryable, having asked once."""
+    wait_a_second = httpx.Response(429, headers={"Retry-After": "1"})
+    tokens = token_endpoint(
+        respx_mock,
+        wait_a_second,
+        httpx.Response(200, json={"access_token": "token-1", "expires_in": 3600}),
+        httpx.Response(429, headers={"Retry-After": "60"}),
+    )
+    customers(respx_mock)
+    crm = source(declared(OAuth2ClientCredentials(TOKEN_URL)), base_url=BASE, timeout_seconds=3)
+
+    assert await crm.lookup(customer_id="C-1") == PAT
+    timeouts = [call.request.extensions["timeout"]["read"] for call in tokens.calls]
+    assert timeouts == [3.0, 2.0]
+
+    late = source(declared(OAuth2ClientCredentials(TOKEN_URL)), base_url=BASE, timeout_seconds=3)
+    with pytest.raises(SourceError, match=r"wait 60 s \(Retry-After\)") as caught:
+        await late.lookup(customer_id="C-1")
+    assert caught.value.retryable
+    assert tokens.call_count == 3
+
+
 @pytest.mark.parametrize(
     ("answer", "says"),
     [

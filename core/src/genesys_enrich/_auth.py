@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from .errors import SourceError
-from .retry import RETRYABLE_STATUSES, RetryPolicy
+from .retry import RETRYABLE_STATUSES, requested_wait
 
 
 class Authenticator(Protocol):
@@ -33,7 +33,10 @@ class Authenticator(Protocol):
 
     async def refused(self, request: httpx.Request) -> bool:
         """Called once after the CRM answered ``request`` with 401. Renew what was refused and
-        return ``True`` to send the request once more, ``False`` to fail it as misconfigured."""
+        return ``True`` to send the request once more; ``False`` when there is nothing to renew:
+        the source then reads its secrets kept in AWS again and, if one was rotated, binds its
+        ``auth`` to the new values and sends once more, or else fails the lookup as
+        misconfigured."""
 
 
 class AuthSpec(Protocol):
@@ -50,7 +53,8 @@ class BindContext:
     http: httpx.AsyncClient
     clock: Callable[[], float]
     timeout: float
-    """Seconds a token request may take, retries included."""
+    """Seconds a request of the authenticator's own (a token request) may take when the request it
+    signs carries no timeout: the source's ``timeout_seconds``."""
     source: str
     """The source's name, for messages: ``[plugins.<source>]``."""
 
@@ -78,7 +82,8 @@ def named_fields(template: str) -> list[str]:
 
 
 class _Static:
-    """Headers computed once from settings; nothing to renew after a 401."""
+    """Headers computed once from settings; nothing to renew after a 401 (a rotated secret is
+    the source's to read again, and then it binds the declaration anew)."""
 
     def __init__(self, headers: Mapping[str, str]) -> None:
         self._headers = dict(headers)
@@ -154,6 +159,15 @@ class OAuth2ClientCredentials:
     """OAuth 2.0 client credentials: one token per source instance, shared by concurrent
     lookups, renewed ``renew_before`` seconds before ``expires_in`` runs out and once after a 401.
 
+    When the token endpoint refuses the client (401, or 400 ``invalid_client``) and its
+    credentials are kept in AWS Secrets Manager or SSM (settings holding an ARN), they are read
+    again; if one was rotated, the token is asked for once more with the new values.
+
+    A token request is made once per attempt of the lookup that needs it, within what is left of
+    the lookup's ``timeout_seconds``: a failure worth retrying (429, 5xx, a dropped connection) is
+    retried by the lookup, as its other requests are, so an outage of the token endpoint costs
+    ``retry_attempts`` requests per lookup, never that many times a retry budget of its own.
+
     Args:
         token_url: absolute, or a path under ``base_url``; ``{field}`` templates allowed
             (``"https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"``).
@@ -191,7 +205,9 @@ class _OAuth2Tokens:
         """Tokens fetched so far: one per process, plus one per renewal."""
 
     async def authenticate(self, request: httpx.Request) -> None:
-        request.headers["Authorization"] = f"Bearer {await self._current()}"
+        timeout = request.extensions.get("timeout")
+        time_left = httpx.Timeout(**timeout) if isinstance(timeout, dict) else self._context.timeout
+        request.headers["Authorization"] = f"Bearer {await self._current(time_left)}"
 
     async def refused(self, request: httpx.Request) -> bool:
         async with self._lock:
@@ -201,15 +217,26 @@ class _OAuth2Tokens:
                 self._token = None
         return True
 
-    async def _current(self) -> str:
+    async def _current(self, time_left: httpx.Timeout | float) -> str:
         async with self._lock:
             if self._token is None or self._context.clock() >= self._expires_at:
-                self._token, lifetime = await self._fetch()
+                self._token, lifetime = await self._fetch(time_left)
                 renew_in = max(lifetime - self._spec.renew_before, lifetime / 2)
                 self._expires_at = self._context.clock() + renew_in
             return self._token
 
-    async def _fetch(self) -> tuple[str, float]:
+    async def _fetch(self, time_left: httpx.Timeout | float) -> tuple[str, float]:
+        """One token request, taking at most ``time_left`` (what the signed request may take), and
+        one more if the client was refused and a credential kept in AWS has since been rotated. A
+        failure worth retrying is raised for the lookup to retry: it has the attempts and the
+        time budget."""
+        sent = self._secrets()
+        response = await self._request(time_left)
+        if _refuses_client(response) and await self._rotated(sent):
+            response = await self._request(time_left)
+        return self._token_from(response)
+
+    async def _request(self, time_left: httpx.Timeout | float) -> httpx.Response:
         spec, config, context = self._spec, self._config, self._context
         url = _absolute(_required(spec.token_url, config, context.source), config)
         form = {"grant_type": "client_credentials"}
@@ -222,26 +249,39 @@ class _OAuth2Tokens:
             auth = httpx.BasicAuth(client_id, client_secret)
         else:
             form |= {"client_id": client_id, "client_secret": client_secret}
-        deadline = context.clock() + context.timeout
-        attempts, _ = _TOKEN_RETRIES.retrying(attempts=3, deadline=deadline, clock=context.clock)
-        async for attempt in attempts:
-            with attempt:
-                self.token_requests += 1
-                response = await context.http.post(
-                    url,
-                    data=form,
-                    auth=auth or httpx.USE_CLIENT_DEFAULT,
-                    headers={"Accept": "application/json"},
-                    timeout=max(0.001, deadline - context.clock()),
-                )
-                return self._token_from(response)
-        raise AssertionError("unreachable: stamina returns or raises")  # noqa: EM101
+        self.token_requests += 1
+        return await context.http.post(
+            url,
+            data=form,
+            auth=auth or httpx.USE_CLIENT_DEFAULT,
+            headers={"Accept": "application/json"},
+            timeout=time_left,
+        )
+
+    def _secrets(self) -> dict[str, str]:
+        """The secret settings the client credentials are filled from, with their values now."""
+        names = {*named_fields(self._spec.client_id), *named_fields(self._spec.client_secret)}
+        return {
+            name: value.get_secret_value()
+            for name in sorted(names)
+            if isinstance(value := getattr(self._config, name, None), SecretStr)
+        }
+
+    async def _rotated(self, sent: Mapping[str, str]) -> bool:
+        """Whether a credential refused with the values ``sent`` has changed in AWS since: each
+        one kept there is read again (at most every 30 s, however many refusals)."""
+        from .aws_secrets import refresh  # after a refusal only: most processes never need it
+
+        reads = (
+            refresh(getattr(self._config, name), rejected=value) for name, value in sent.items()
+        )
+        return any(await asyncio.gather(*reads))
 
     def _token_from(self, response: httpx.Response) -> tuple[str, float]:
         source = self._context.source
         if response.status_code in RETRYABLE_STATUSES:
             msg = f"the token endpoint answered HTTP {response.status_code}"
-            raise SourceError(msg, retryable=True)
+            raise SourceError(msg, retryable=True, retry_after=requested_wait(response.headers))
         if response.status_code == httpx.codes.NOT_FOUND:
             url = self._spec.token_url
             names = named_fields(url) or (
@@ -268,10 +308,6 @@ class _OAuth2Tokens:
         return token, lifetime if lifetime == lifetime and lifetime > 0 else 3600.0
 
 
-_TOKEN_RETRIES = RetryPolicy(max_retry_after=2.0, wait_initial=0.05, wait_max=0.5, wait_jitter=0.05)
-"""A token request waits little: the lookup that needs it has an agent about to pick up."""
-
-
 def _required(template: str, config: BaseModel, source: str) -> str:
     value = fill(template, config, source)
     if value is None:
@@ -294,6 +330,16 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _refuses_client(response: httpx.Response) -> bool:
+    """Whether the token endpoint refused the client's credentials (RFC 6749 ``invalid_client``,
+    which servers send as 401 or 400), rather than the request or the grant."""
+    status = response.status_code
+    return status == httpx.codes.UNAUTHORIZED or (
+        status == httpx.codes.BAD_REQUEST
+        and _json_object(response).get("error") == "invalid_client"
+    )
 
 
 def _oauth_error(body: Mapping[str, Any]) -> str:

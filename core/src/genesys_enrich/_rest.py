@@ -5,12 +5,14 @@ key, how to authenticate, where the records are in the answer, which fields to k
 with several matches. The base sends through the process's shared HTTP client, encodes every value,
 tries the configured keys in order until one finds exactly one record, honours ``Retry-After`` and
 rate-limit reset headers within the lookup's time budget, stops calling a CRM that said to wait,
-renews credentials once after a 401, and sorts every answer into found, no match, retryable,
-permanent or misconfigured. Each step is a method to override when a declaration cannot say it.
+renews credentials once after a 401 (a new token, or a secret rotated in AWS read again), and sorts
+every answer into found, no match, retryable, permanent or misconfigured. Each step is a method
+to override when a declaration cannot say it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -158,6 +160,13 @@ class RestSource(CrmSource):
 
     Escape hatches, in the order a lookup calls them: :meth:`format_value`, :meth:`build_request`,
     the authenticator (``auth``), :meth:`classify`, :meth:`keep`, :meth:`select`.
+
+    A 401 is answered once per lookup: the authenticator renews what it can (an OAuth token) and
+    the request is sent again; when it cannot (a key), the source's secrets kept in AWS Secrets
+    Manager or SSM (settings holding an ARN) are read again, and if one was rotated, ``auth`` is
+    bound to the new values and the request sent again. Concurrent lookups refused alike read
+    them once. A 401 that stands after that fails the lookup as :attr:`misconfigured_statuses`
+    say, naming the settings to check.
     """
 
     Config: ClassVar[type[PluginConfig]] = RestSourceConfig
@@ -215,9 +224,12 @@ class RestSource(CrmSource):
         self._clock = context.clock
         self._paused_until = float("-inf")
         self.authenticator: Authenticator | None = None
+        self._bind_context = BindContext(
+            context.http, context.clock, self.config.timeout_seconds, self.name
+        )
+        self._rebinding = asyncio.Lock()
         if self.auth is not None:
-            bound = BindContext(context.http, context.clock, self.config.timeout_seconds, self.name)
-            self.authenticator = self.auth.bind(self.config, bound)
+            self.authenticator = self.auth.bind(self.config, self._bind_context)
         self._check_requests()
 
     def _check_requests(self) -> None:
@@ -388,18 +400,35 @@ class RestSource(CrmSource):
         raise AssertionError("unreachable: stamina returns or raises")  # noqa: EM101
 
     async def _send(self, request: Lookup, budget_ends: float) -> httpx.Response:
-        """Send once; after a 401, let the authenticator renew and send once more."""
-        response = await self._send_once(request, budget_ends)
-        if (
-            response.status_code == httpx.codes.UNAUTHORIZED
-            and self.authenticator is not None
-            and await self.authenticator.refused(response.request)
-        ):
+        """Send once; after a 401, renew the credentials (the authenticator's, or secrets rotated
+        in AWS) and send once more."""
+        authenticator = self.authenticator
+        response = await self._send_once(request, budget_ends, authenticator)
+        if response.status_code != httpx.codes.UNAUTHORIZED or authenticator is None:
+            return response
+        if await authenticator.refused(response.request) or await self._rotated(authenticator):
             await response.aclose()
-            response = await self._send_once(request, budget_ends)
+            response = await self._send_once(request, budget_ends, self.authenticator)
         return response
 
-    async def _send_once(self, request: Lookup, budget_ends: float) -> httpx.Response:
+    async def _rotated(self, refused: Authenticator) -> bool:
+        """Whether the secrets ``refused`` signed with have been rotated: the settings' secrets
+        kept in AWS are read again and, if one changed, :attr:`auth` is bound to the new values.
+        Lookups refused at the same time wait for the first one's read: they find the values it
+        bound, or, when nothing changed, a store that read moments ago and does not read again."""
+        from .aws_secrets import refresh_all  # after a refusal only: most processes never need it
+
+        async with self._rebinding:
+            if self.authenticator is not refused:
+                return True  # another lookup has read them meanwhile and bound the new values
+            if self.auth is None or not await refresh_all(self.config):
+                return False
+            self.authenticator = self.auth.bind(self.config, self._bind_context)
+            return True
+
+    async def _send_once(
+        self, request: Lookup, budget_ends: float, authenticator: Authenticator | None
+    ) -> httpx.Response:
         http = self.context.http
         prepared = http.build_request(
             request.method,
@@ -409,8 +438,8 @@ class RestSource(CrmSource):
             headers={"Accept": "application/json", **request.headers},
             timeout=max(0.001, budget_ends - self._clock()),
         )
-        if self.authenticator is not None:
-            await self.authenticator.authenticate(prepared)
+        if authenticator is not None:
+            await authenticator.authenticate(prepared)
         return await http.send(prepared)
 
     def _credentials(self, request: httpx.Request) -> list[str]:

@@ -1,5 +1,5 @@
-"""Test kit: loopback fakes of Genesys Cloud and a REST CRM, event builders, a pipeline runner,
-outcome assertions and a conformance suite for CRM sources.
+"""Test kit: loopback fakes of Genesys Cloud, a REST CRM and the AWS secrets extension, event
+builders, a pipeline runner, outcome assertions and a conformance suite for CRM sources.
 
 The same fakes run ``genesys-enrich demo`` and the project's end-to-end tests. Installing
 genesys-enrich also installs the pytest fixtures of :mod:`genesys_enrich.testing.pytest_plugin`
@@ -18,6 +18,7 @@ from .events import (
 )
 from .fake_crm import DEMO_CUSTOMERS, FakeCrm
 from .fake_genesys import HANG, FakeGenesys, ManualClock, ScaledClock, Write
+from .fake_secrets import FakeSecretsExtension
 from .kit import (
     as_plugin,
     assert_enriched,
@@ -38,6 +39,7 @@ __all__ = [
     "HANG",
     "FakeCrm",
     "FakeGenesys",
+    "FakeSecretsExtension",
     "LoopbackServer",
     "ManualClock",
     "Request",
