@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import httpx
 
 from genesys_enrich import telemetry
+from genesys_enrich.genesys.requests import DryRun
 from genesys_enrich.logs import JsonFormatter, log_outcome
 from genesys_enrich.metrics import InvocationMetrics
 from genesys_enrich.models import Interaction, JSONValue, Outcome
@@ -89,7 +90,7 @@ async def main() -> None:
     outcomes.propagate = False
     async with httpx.AsyncClient() as http:
         source = InMemory(PluginConfig(), PluginContext(http=http, logger=outcomes))
-        pipeline = Pipeline([source], [], None)
+        pipeline = Pipeline([source], [], DryRun())
         modes = ("bare", "traced", "metrics", "logged")
         await per_event_us(pipeline, 1000, "logged")  # warm up
         results: dict[str, list[float]] = {mode: [] for mode in modes}

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genesys_enrich.genesys.client import attribute_value
+from genesys_enrich.genesys.requests import attribute_value
 from genesys_enrich.hosts.report import table
 from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, seed_event
 

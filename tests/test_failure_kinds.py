@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from genesys_enrich.app import Enricher
+from genesys_enrich.genesys.requests import DryRun
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.hosts.cli import main
 from genesys_enrich.models import FailureKind, Outcome, Status
@@ -62,7 +63,7 @@ async def test_no_source_answering_fails_by_what_fixes_it(
     """A refused source makes the failure a misconfiguration even beside a transient one, since
     time alone will not fix it; then time; and an unusable answer is dropped."""
     sources = [source(f"crm{n}", failure) for n, failure in enumerate(failures)]
-    outcome = await Pipeline(sources, [], None).process(seed_event())
+    outcome = await Pipeline(sources, [], DryRun()).process(seed_event())
     assert (outcome.status, outcome.failure) == (Status.FAILED, kind)
     assert outcome.keep is (kind is not FailureKind.BAD_EVENT)
     assert outcome.retryable is (kind is FailureKind.TRANSIENT)
@@ -73,7 +74,7 @@ async def test_a_partial_write_short_of_a_misconfigured_source_is_kept() -> None
     """One CRM wrote, the other refused our key: the write stands, and the event is kept so a
     replay after the key is fixed adds what the refused CRM holds."""
     sources = [source("crm", {"tier": "Gold"}), source("loyalty", REFUSED)]
-    outcome = await Pipeline(sources, [], None).process(seed_event())
+    outcome = await Pipeline(sources, [], DryRun()).process(seed_event())
     assert (outcome.status, outcome.failure, outcome.keep) == (
         Status.PARTIAL,
         FailureKind.MISCONFIGURED,
@@ -88,7 +89,7 @@ async def test_a_partial_write_short_of_a_transient_failure_is_final() -> None:
     """A CRM that timed out or answered 503 leaves a partial write that is not kept: the agent
     has what could be had in time."""
     sources = [source("crm", {"tier": "Gold"}), source("loyalty", DOWN)]
-    outcome = await Pipeline(sources, [], None).process(seed_event())
+    outcome = await Pipeline(sources, [], DryRun()).process(seed_event())
     assert (outcome.status, outcome.failure, outcome.keep) == (Status.PARTIAL, None, False)
 
 

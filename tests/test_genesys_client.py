@@ -20,8 +20,9 @@ from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_ret
 
 from genesys_enrich.errors import GenesysError, InteractionNotFound
 from genesys_enrich.genesys.auth import REJECTION_MEMORY, TokenProvider
-from genesys_enrich.genesys.client import GenesysClient, WriteLimits, attribute_value
+from genesys_enrich.genesys.client import GenesysClient, WriteLimits
 from genesys_enrich.genesys.ratelimit import RateLimiter
+from genesys_enrich.genesys.requests import attribute_value
 from genesys_enrich.genesys.transport import Transport
 from genesys_enrich.models import Interaction, WriteTarget
 from genesys_enrich.retry import RetryPolicy, install_retry_logging, retry_after_seconds

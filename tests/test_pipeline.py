@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from genesys_enrich.errors import GenesysError, InteractionNotFound
+from genesys_enrich.genesys.requests import DryRun
 from genesys_enrich.models import SourceStatus, Status, WriteRequest
 from genesys_enrich.pipeline import Pipeline
 from genesys_enrich.plugin import (
@@ -46,9 +47,14 @@ def returning(fields: Mapping[str, Any] | None) -> Any:
 
 
 class RecordingWriter:
+    dry_run = False
+
     def __init__(self, error: GenesysError | None = None) -> None:
         self.writes: list[tuple[Interaction, dict[str, Any]]] = []
         self.error = error
+
+    def plan(self, interaction: Interaction, fields: Mapping[str, Any]) -> WriteRequest:
+        return WriteRequest("PATCH", "/planned", dict(fields))
 
     async def write(
         self, interaction: Interaction, fields: Mapping[str, Any], *, deadline: float | None = None
@@ -121,7 +127,9 @@ async def test_a_raising_source_does_not_fail_the_others() -> None:
     async def broken(interaction: Interaction) -> None:
         raise RuntimeError("boom")
 
-    pipeline = Pipeline([source("broken", broken), source("crm", returning({"x": 1}))], [], None)
+    pipeline = Pipeline(
+        [source("broken", broken), source("crm", returning({"x": 1}))], [], DryRun()
+    )
     outcome = await pipeline.process(seed_event())
     assert outcome.status is Status.PARTIAL
     assert "broken RuntimeError: boom" in outcome.reason
@@ -147,7 +155,7 @@ async def test_a_permanent_source_failure_is_not_retryable() -> None:
     async def refused(interaction: Interaction) -> None:
         raise SourceError("CRM answered 200 without a JSON object", retryable=False)
 
-    outcome = await Pipeline([source("crm", refused)], [], None).process(seed_event())
+    outcome = await Pipeline([source("crm", refused)], [], DryRun()).process(seed_event())
     assert (outcome.status, outcome.retryable) == (Status.FAILED, False)
 
 
@@ -187,7 +195,7 @@ async def test_a_no_match_without_a_reason_is_a_plain_no_match() -> None:
     async def unknown(interaction: Interaction) -> None:
         raise NoMatch
 
-    outcome = await Pipeline([source("crm", unknown)], [], None).process(seed_event())
+    outcome = await Pipeline([source("crm", unknown)], [], DryRun()).process(seed_event())
 
     assert outcome.reason == "no source knows this customer"
     assert outcome.sources[0].detail is None
@@ -221,7 +229,9 @@ async def test_blocking_sources_run_in_a_worker_thread() -> None:
             seen.append(threading.get_ident())
             return {"fromThread": True}
 
-    outcome = await Pipeline([Blocking(PluginConfig(), CONTEXT)], [], None).process(seed_event())
+    outcome = await Pipeline([Blocking(PluginConfig(), CONTEXT)], [], DryRun()).process(
+        seed_event()
+    )
     assert outcome.fields == {"fromThread": True}
     assert seen
     assert seen[0] != loop_thread
@@ -231,7 +241,7 @@ async def test_non_json_fields_fail_only_that_source() -> None:
     """A source returning something that cannot be written is reported, not sent to Genesys."""
     bad = source("bad", returning({"when": object()}))
     good = source("good", returning({"tier": "Gold"}))
-    outcome = await Pipeline([bad, good], [], None).process(seed_event())
+    outcome = await Pipeline([bad, good], [], DryRun()).process(seed_event())
     assert outcome.status is Status.PARTIAL
     assert "not JSON-serialisable" in outcome.reason
     assert outcome.fields == {"tier": "Gold"}
@@ -253,7 +263,7 @@ async def test_mappers_run_in_order_and_keep_provenance() -> None:
             return Record({**record, "FIELDS": Field(len(record), self.name)})
 
     mappers = [Upper(PluginConfig(), CONTEXT), Count(PluginConfig(), CONTEXT)]
-    pipeline = Pipeline([source("crm", returning({"tier": "Gold"}))], mappers, None)
+    pipeline = Pipeline([source("crm", returning({"tier": "Gold"}))], mappers, DryRun())
     outcome = await pipeline.process(seed_event())
     assert outcome.fields == {"TIER": "Gold", "FIELDS": 1}
     assert outcome.provenance == {"TIER": "crm", "FIELDS": "count"}
@@ -295,7 +305,8 @@ async def test_mappers_that_drop_everything_skip_the_write() -> None:
 
 
 async def test_genesys_404_is_a_skip_and_other_errors_keep_their_retryability() -> None:
-    """An ended conversation is skipped; a 503 fails retryable; a 400 fails for good."""
+    """An ended conversation is skipped; a 503 fails retryable; a 400 fails for good; each
+    outcome shows the request the write meant to send."""
     crm = source("crm", returning({"x": 1}))
     ended = InteractionNotFound("gone", status_code=404)
     busy = GenesysError("Genesys answered 503", status_code=503, retryable=True)
@@ -311,13 +322,14 @@ async def test_genesys_404_is_a_skip_and_other_errors_keep_their_retryability() 
     ]
     assert results[0].reason == "interaction not found or ended"
     assert results[2].reason == "Genesys answered 400 bad.request"
+    assert [o.request for o in results] == [WriteRequest("PATCH", "/planned", {"x": 1})] * 3
 
 
 async def test_dry_run_reports_the_request_it_would_send() -> None:
-    """Without a writer the outcome says 'would write' and carries the exact request."""
+    """A dry run's outcome says 'would write' and carries the exact request."""
     event = customer_start_event(external_contact_id="C-1")
     outcome = await Pipeline(
-        [source("crm", returning({"ltv": 12.5, "vip": True}))], [], None
+        [source("crm", returning({"ltv": 12.5, "vip": True}))], [], DryRun()
     ).process(event)
     body = event["detail"]["eventBody"]
     assert outcome.dry_run
@@ -376,7 +388,7 @@ async def test_a_hung_blocking_source_never_starves_a_healthy_one() -> None:
     sources = [Hung(PluginConfig(), CONTEXT), Healthy(PluginConfig(), CONTEXT)]
     # A timeout long enough for the healthy source's thread to answer, however busy the
     # machine; the first two events run side by side, so their wait is paid once.
-    pipeline = Pipeline(sources, [], None, source_timeout=1.0, blocking_threads=2)
+    pipeline = Pipeline(sources, [], DryRun(), source_timeout=1.0, blocking_threads=2)
     try:
         outcomes = list(await asyncio.gather(*(pipeline.process(seed_event()) for _ in range(2))))
         outcomes += [await pipeline.process(seed_event()) for _ in range(4)]
@@ -441,7 +453,7 @@ async def test_a_skip_for_nothing_left_names_the_fields_the_mappers_dropped() ->
             return Record()
 
     crm = source("crm", returning({"loyaltyPoints": 120, "tier": "Gold"}))
-    pipeline = Pipeline([crm], [KeepNothing(PluginConfig(), CONTEXT)], None)
+    pipeline = Pipeline([crm], [KeepNothing(PluginConfig(), CONTEXT)], DryRun())
     outcome = await pipeline.process(seed_event())
     assert outcome.reason == (
         "the mappers left nothing to write (the sources gave: loyaltyPoints, tier)"

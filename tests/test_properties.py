@@ -24,7 +24,7 @@ from genesys_enrich.dead_letters import DeadLetter, DeadLetterFile, read_dead_le
 from genesys_enrich.decoding import MAX_DEPTH, Undecodable, decode_json, line_bytes, line_text
 from genesys_enrich.errors import ConfigError, EventError
 from genesys_enrich.events import NotHandled, parse_event
-from genesys_enrich.genesys.client import write_request
+from genesys_enrich.genesys.requests import DryRun, write_request
 from genesys_enrich.hosts.cli import replay_item
 from genesys_enrich.hosts.inputs import Item, Unreadable, count_events, read_events
 from genesys_enrich.models import (
@@ -184,7 +184,7 @@ def test_any_event_parses_to_a_safe_interaction_or_says_why_not(event: Any) -> N
 def test_any_event_ends_in_one_outcome_that_serialises(event: Any) -> None:
     """Through the pipeline, any event ends in one outcome, never an internal error, and the
     outcome is one line of JSON."""
-    outcome = asyncio.run(Pipeline([], [], None).process(event))
+    outcome = asyncio.run(Pipeline([], [], DryRun()).process(event))
     assert not outcome.reason.startswith("internal error")
     line = json.dumps(outcome.to_json())
     assert len(line.splitlines()) == 1

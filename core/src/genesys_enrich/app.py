@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .genesys.auth import TokenProvider
 from .genesys.client import GenesysClient, WriteLimits
 from .genesys.ratelimit import Clock, RateLimiter
+from .genesys.requests import DryRun
 from .genesys.transport import Timeouts, Transport
 from .http_transport import AsyncioTransport, api_client
 from .models import Outcome
@@ -57,7 +58,7 @@ class Enricher:
         self.pipeline = Pipeline(
             sources,
             mappers,
-            genesys,
+            DryRun() if genesys is None else genesys,
             source_timeout=settings.pipeline.source_timeout_seconds,
             topics=settings.pipeline.topics,
             blocking_threads=settings.pipeline.concurrency,

@@ -21,7 +21,6 @@ from ._sources import AnySource, BlockingCrmSource, ContextMapper
 from .blocking import BlockingLookup
 from .errors import EventError, GenesysError, InteractionNotFound, NoMatch, SourceError
 from .events import NotHandled, event_id_of, parse_event
-from .genesys.client import write_request
 from .merge import merge
 from .models import (
     FailureKind,
@@ -45,7 +44,14 @@ MISCONFIGURED_ADVICE = "Kept whole: fix this, then replay the event"
 
 
 class Writer(Protocol):
-    """What the pipeline writes through: :class:`~genesys_enrich.genesys.client.GenesysClient`."""
+    """Where the pipeline writes: the Genesys client, or a dry run that sends nothing."""
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether :meth:`write` sends nothing (the outcome says "would write")."""
+
+    def plan(self, interaction: Interaction, fields: Mapping[str, JSONValue]) -> WriteRequest:
+        """The request that writes ``fields`` onto ``interaction``; sends nothing."""
 
     async def write(
         self,
@@ -53,7 +59,14 @@ class Writer(Protocol):
         fields: Mapping[str, JSONValue],
         *,
         deadline: float | None = None,
-    ) -> WriteRequest: ...
+    ) -> WriteRequest:
+        """Write ``fields`` onto ``interaction``; return the request that did it (or would
+        have, in a dry run).
+
+        Raises:
+            GenesysError: the write was refused or could not be made (``InteractionNotFound``
+                when the interaction ended or never existed).
+        """
 
 
 class Pipeline:
@@ -62,7 +75,7 @@ class Pipeline:
     Args:
         sources: in merge priority order, highest first.
         mappers: in run order.
-        writer: where to write; ``None`` for a dry run, which computes everything but the write.
+        writer: where to write; a dry run's writer computes everything but sends nothing.
         source_timeout: seconds each source's lookup may take before it counts as timed out.
         topics: the Genesys topic patterns to handle.
         blocking_threads: threads reserved for each source whose lookup is a plain function.
@@ -73,7 +86,7 @@ class Pipeline:
         self,
         sources: Sequence[AnySource],
         mappers: Sequence[ContextMapper],
-        writer: Writer | None,
+        writer: Writer,
         *,
         source_timeout: float = 3.5,
         topics: Iterable[str] = (CUSTOMER_START,),
@@ -100,7 +113,7 @@ class Pipeline:
 
     @property
     def dry_run(self) -> bool:
-        return self.writer is None
+        return self.writer.dry_run
 
     async def process(self, event: Any, *, deadline: float | None = None) -> Outcome:
         """Enrich one event. Never raises for anything the event, a plugin or Genesys does.
@@ -199,18 +212,17 @@ class Pipeline:
             so_far,
             fields=fields,
             provenance=record.provenance(),
-            request=write_request(interaction, fields),
+            request=self.writer.plan(interaction, fields),  # what a failed write meant to send
         )
-        if self.writer is not None:
-            try:
-                sent = await self.writer.write(interaction, fields, deadline=deadline)
-            except GenesysError as error:
-                if isinstance(error, InteractionNotFound):
-                    return replace(so_far, reason="interaction not found or ended")
-                failed = replace(so_far, status=Status.FAILED)
-                return _with_failure(failed, str(error), _genesys_failure(error))
-            so_far = replace(so_far, request=sent)  # what the writer really sent
-        verb = "would write" if self.writer is None else "wrote"
+        try:
+            sent = await self.writer.write(interaction, fields, deadline=deadline)
+        except GenesysError as error:
+            if isinstance(error, InteractionNotFound):
+                return replace(so_far, reason="interaction not found or ended")
+            failed = replace(so_far, status=Status.FAILED)
+            return _with_failure(failed, str(error), _genesys_failure(error))
+        so_far = replace(so_far, request=sent)  # what the writer really sent
+        verb = "would write" if self.dry_run else "wrote"
         reason = f"{verb} {len(fields)} field{'s' if len(fields) != 1 else ''}"
         if not failures:
             return replace(so_far, status=Status.ENRICHED, reason=reason)

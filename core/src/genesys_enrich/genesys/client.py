@@ -3,51 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import httpx
 
 from genesys_enrich import telemetry
 from genesys_enrich.errors import GenesysError, InteractionNotFound
-from genesys_enrich.models import Interaction, JSONValue, WriteRequest, WriteTarget
+from genesys_enrich.models import Interaction, JSONValue, WriteRequest
 
 from .auth import TokenProvider
 from .errors import error_from_response
+from .requests import attribute_value, write_request
 from .transport import Transport
-
-
-def write_request(interaction: Interaction, fields: Mapping[str, JSONValue]) -> WriteRequest:
-    """The request for this interaction: the seed's context PATCH or participant attributes."""
-    if interaction.target is WriteTarget.INTERACTION_CONTEXT:
-        path = f"/api/v2/interactions/{_segment(interaction.interaction_id)}"
-        return WriteRequest("PATCH", path, {"context": dict(fields)})
-    if interaction.participant_id is None:  # events.parse_event guarantees it; keep mypy honest
-        msg = "participant attributes need a participant id"
-        raise ValueError(msg)
-    path = (
-        f"/api/v2/conversations/{_segment(interaction.interaction_id)}"
-        f"/participants/{_segment(interaction.participant_id)}/attributes"
-    )
-    attributes = {
-        name: attribute_value(value) for name, value in fields.items() if value is not None
-    }
-    return WriteRequest("PATCH", path, {"attributes": attributes})
-
-
-def attribute_value(value: JSONValue) -> str:
-    """Participant attributes are strings: text stays as is, ``True`` becomes ``"true"``, numbers
-    their JSON form (``14250.75``), lists and objects compact JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
 
 
 @dataclass(frozen=True)
@@ -90,6 +59,9 @@ class GenesysClient:
             caller's deadline is later or absent.
     """
 
+    dry_run = False
+    """It sends what it plans (:class:`~genesys_enrich.genesys.requests.DryRun` does not)."""
+
     def __init__(
         self,
         transport: Transport,
@@ -112,6 +84,10 @@ class GenesysClient:
 
     def __repr__(self) -> str:
         return f"GenesysClient(api_url={self._api_url!r}, transport={self.transport!r})"
+
+    def plan(self, interaction: Interaction, fields: Mapping[str, JSONValue]) -> WriteRequest:
+        """The request :meth:`write` sends for these fields (before any limit is checked)."""
+        return write_request(interaction, fields)
 
     async def write(
         self,
@@ -139,7 +115,7 @@ class GenesysClient:
                 and correlation id.
         """
         self._check_loop()
-        request = write_request(interaction, fields)
+        request = self.plan(interaction, fields)
         if problem := self.limits.problem(request):
             msg = f"not written to Genesys Cloud: {problem}"
             raise GenesysError(msg, retryable=False)

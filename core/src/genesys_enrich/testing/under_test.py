@@ -22,6 +22,7 @@ from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_ret
 
 from genesys_enrich.errors import SourceError
 from genesys_enrich.events import parse_event
+from genesys_enrich.genesys.requests import DryRun
 from genesys_enrich.models import Interaction, JSONValue, Outcome
 from genesys_enrich.pipeline import Pipeline
 from genesys_enrich.plugin import BlockingCrmSource, CrmSource, PluginContext
@@ -59,7 +60,7 @@ class SourceUnderTest(Generic[S]):
         self.instance = instance
         self.clock = clock
         self._pipeline = Pipeline(
-            [instance], [], None, source_timeout=source_timeout, topics=TOPICS
+            [instance], [], DryRun(), source_timeout=source_timeout, topics=TOPICS
         )
 
     async def lookup(
