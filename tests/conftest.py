@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from genesys_enrich.hosts import aws_lambda
+from genesys_enrich.loopback.events import SEED_TIME
 from genesys_enrich.settings import ENV_PREFIX, SEED_ENV_NAMES, SETTINGS_FILE_ENV
 from genesys_enrich.testing import FakeCrm, FakeGenesys
-from genesys_enrich.testing.events import SEED_TIME
 
 pytest_plugins = ["pytester"]  # the kit's own tests run pytest on generated test files
 

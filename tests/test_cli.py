@@ -185,6 +185,20 @@ def test_demo_runs_on_a_fresh_checkout() -> None:
     assert "token requests: 1" in out
 
 
+@pytest.mark.slow
+def test_the_demo_runs_without_the_test_kit() -> None:
+    """The demo's fakes are the core's own: it runs where the test kit cannot be imported."""
+    code = (
+        "import sys; sys.modules['genesys_enrich.testing'] = None;"  # importing it now fails
+        "from genesys_enrich.hosts.cli import main; sys.exit(main(['demo']))"
+    )
+    result = subprocess.run(  # noqa: S603 - this interpreter
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ENRICHED  known customer (seed shape)" in result.stdout
+
+
 def test_a_bad_concurrency_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """--concurrency 0 exits 2 with argparse's message, before reading anything."""
     with pytest.raises(SystemExit) as exit_:

@@ -22,11 +22,11 @@ from genesys_enrich.testing import (
     HANG,
     FakeCrm,
     FakeGenesys,
+    ManualClock,
     customer_start_event,
     seed_event,
     settings_for,
 )
-from genesys_enrich.testing.fake_genesys import ManualClock
 
 
 class Static(CrmSource):

@@ -12,6 +12,7 @@ import pytest
 
 from genesys_enrich.duplicates import Claim
 from genesys_enrich.hosts import aws_lambda
+from genesys_enrich.loopback.events import SEED_TIME
 from genesys_enrich.testing import (
     FakeCrm,
     FakeGenesys,
@@ -19,7 +20,6 @@ from genesys_enrich.testing import (
     seed_event,
     sqs_record,
 )
-from genesys_enrich.testing.events import SEED_TIME
 
 
 class Context:

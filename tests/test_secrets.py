@@ -24,8 +24,7 @@ from genesys_enrich.hosts.batch import BatchOptions, run_batch
 from genesys_enrich.hosts.inputs import Item
 from genesys_enrich.logs import JsonFormatter
 from genesys_enrich.settings import Settings
-from genesys_enrich.testing import FakeCrm, FakeGenesys, seed_event, settings_for
-from genesys_enrich.testing._server import Request, Response
+from genesys_enrich.testing import FakeCrm, FakeGenesys, Request, Response, seed_event, settings_for
 
 CLIENT_SECRET = "genesys-client-secret-5be0"
 CRM_KEY = "crm-api-key-0c47"

@@ -19,7 +19,7 @@ from genesys_enrich.genesys.ratelimit import RateLimiter
 from genesys_enrich.genesys.transport import Transport
 from genesys_enrich.models import Interaction, WriteTarget
 from genesys_enrich.telemetry import EventTrace, tracing
-from genesys_enrich.testing.fake_genesys import ManualClock
+from genesys_enrich.testing import ManualClock
 
 API, LOGIN = "https://api.mypurecloud.ie", "https://login.mypurecloud.ie"
 

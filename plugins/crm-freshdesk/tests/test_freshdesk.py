@@ -16,12 +16,12 @@ import stamina
 from genesys_enrich.app import Enricher
 from genesys_enrich.plugin import NoMatch, PluginContext, SourceError
 from genesys_enrich.testing import (
+    ManualClock,
     assert_enriched,
     customer_start_event,
     make_interaction,
     settings_for,
 )
-from genesys_enrich.testing.fake_genesys import ManualClock
 from genesys_enrich_crm_freshdesk import FreshdeskConfig, FreshdeskContactSource
 
 Make = Callable[..., FreshdeskContactSource]

@@ -13,8 +13,7 @@ import stamina
 from pydantic import ValidationError
 
 from genesys_enrich.plugin import NoMatch, PluginContext, SourceError
-from genesys_enrich.testing import make_event, make_interaction
-from genesys_enrich.testing.fake_genesys import ManualClock
+from genesys_enrich.testing import ManualClock, make_event, make_interaction
 from genesys_enrich_crm_rest import RestConfig, RestCustomerSource
 
 BASE = "https://crm.example.com/api"

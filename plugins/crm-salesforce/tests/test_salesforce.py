@@ -17,12 +17,12 @@ from pydantic import ValidationError
 from genesys_enrich.app import Enricher
 from genesys_enrich.plugin import ConfigError, NoMatch, PluginContext, SourceError
 from genesys_enrich.testing import (
+    ManualClock,
     assert_enriched,
     customer_start_event,
     make_interaction,
     settings_for,
 )
-from genesys_enrich.testing.fake_genesys import ManualClock
 from genesys_enrich_crm_salesforce import SalesforceConfig, SalesforceSource, soql_string
 
 Make = Callable[..., SalesforceSource]

@@ -17,8 +17,8 @@ import httpx
 from pydantic import SecretStr
 
 from genesys_enrich.app import Enricher
+from genesys_enrich.loopback import FakeCrm, FakeGenesys, customer_start_event, sample, seed_event
 from genesys_enrich.settings import Settings
-from genesys_enrich.testing import FakeCrm, FakeGenesys, customer_start_event, sample, seed_event
 
 from .demo_database import sql_source_installed, write_demo_database
 from .inputs import Item

@@ -24,7 +24,7 @@ from genesys_enrich.settings import ENV_PREFIX
 from .batch import EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from genesys_enrich.testing import FakeCrm, FakeGenesys
+    from genesys_enrich.loopback import FakeCrm, FakeGenesys
 
 
 def add_fakes_command(commands: Any) -> None:
@@ -78,7 +78,7 @@ def _source_name(text: str) -> str:
 
 
 def _fakes(args: argparse.Namespace, settings: object) -> int:
-    from genesys_enrich.testing import FakeCrm, FakeGenesys  # only when asked for
+    from genesys_enrich.loopback import FakeCrm, FakeGenesys  # only when asked for
 
     try:
         customers = read_customers(Path(args.customers)) if args.customers else None

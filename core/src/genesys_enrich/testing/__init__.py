@@ -1,23 +1,30 @@
 """Test kit: loopback fakes of Genesys Cloud, a REST CRM and the AWS secrets extension, event
 builders, a pipeline runner, outcome assertions and a conformance suite for CRM sources.
 
-The same fakes run ``genesys-enrich demo`` and the project's end-to-end tests. Installing
-genesys-enrich also installs the pytest fixtures of :mod:`genesys_enrich.testing.pytest_plugin`
+The fakes of Genesys Cloud and the CRM are those of :mod:`genesys_enrich.loopback`, which
+``genesys-enrich demo`` and the project's end-to-end tests run on too. Installing genesys-enrich
+also installs the pytest fixtures of :mod:`genesys_enrich.testing.pytest_plugin`
 (``run_pipeline``, ``source``, ``clock``, ``make_event``, ``fake_genesys``...), and
 :func:`~genesys_enrich.testing.conformance.crm_source_test_class` checks a CRM source in one line.
 """
 
-from ._server import LoopbackServer, Request, Response
-from .events import (
+from genesys_enrich.loopback import (
+    DEMO_CUSTOMERS,
+    HANG,
+    FakeCrm,
+    FakeGenesys,
+    LoopbackServer,
+    ManualClock,
+    Request,
+    Response,
+    ScaledClock,
+    Write,
     customer_start_event,
-    make_event,
-    make_interaction,
     sample,
     seed_event,
-    sqs_record,
 )
-from .fake_crm import DEMO_CUSTOMERS, FakeCrm
-from .fake_genesys import HANG, FakeGenesys, ManualClock, ScaledClock, Write
+
+from .events import make_event, make_interaction, sqs_record
 from .fake_secrets import FakeSecretsExtension
 from .kit import (
     as_plugin,

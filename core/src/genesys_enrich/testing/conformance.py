@@ -63,6 +63,7 @@ from genesys_enrich._auth import named_fields
 from genesys_enrich._rest import at
 from genesys_enrich.errors import SourceError
 from genesys_enrich.events import parse_event
+from genesys_enrich.loopback import ManualClock
 from genesys_enrich.models import JSONValue, Outcome, SourceStatus, Status
 from genesys_enrich.plugin import (
     ApiKey,
@@ -76,7 +77,6 @@ from genesys_enrich.plugin import (
 from genesys_enrich.plugins import ENTRY_POINT_GROUP, PluginStatus, discover
 
 from .events import make_event
-from .fake_genesys import ManualClock
 from .kit import as_plugin, assert_enriched, assert_failed, assert_no_match, describe
 from .kit import source_result as result_of
 from .under_test import TOPICS, Bench, SourceUnderTest, clock_follows_retries, http_client

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import unquote
 
-from ._server import LoopbackServer, Request, Response
+from genesys_enrich.loopback.server import LoopbackServer, Request, Response
 
 
 class FakeSecretsExtension(LoopbackServer):

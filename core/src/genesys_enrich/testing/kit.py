@@ -14,11 +14,11 @@ from types import ModuleType
 from typing import Any
 
 from genesys_enrich.app import Enricher
+from genesys_enrich.loopback import FakeGenesys
 from genesys_enrich.models import JSONValue, Outcome, SourceResult, SourceStatus, Status
 from genesys_enrich.plugin import BlockingCrmSource, ContextMapper, CrmSource, hookimpl
 from genesys_enrich.plugins import discover
 
-from .fake_genesys import FakeGenesys
 from .settings import settings_for
 
 Plugin = type[CrmSource] | type[BlockingCrmSource] | type[ContextMapper] | object

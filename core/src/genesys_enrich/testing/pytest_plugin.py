@@ -93,13 +93,12 @@ from typing import Any, Protocol, TypeVar, cast
 import pytest
 import stamina
 
+from genesys_enrich.loopback import FakeCrm, FakeGenesys, ManualClock
 from genesys_enrich.models import Interaction, Outcome
 from genesys_enrich.plugin import BlockingCrmSource, CrmSource
 
 from .events import make_event as _make_event
 from .events import make_interaction as _make_interaction
-from .fake_crm import FakeCrm
-from .fake_genesys import FakeGenesys, ManualClock
 from .kit import Plugin
 from .kit import run_pipeline as _run_pipeline
 from .under_test import Bench, SourceUnderTest, clock_follows_retries, http_client

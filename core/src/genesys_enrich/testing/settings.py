@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from genesys_enrich.loopback import FakeCrm, FakeGenesys
 from genesys_enrich.settings import GenesysSettings, PipelineSettings, Settings
-from genesys_enrich.testing.fake_crm import FakeCrm
-from genesys_enrich.testing.fake_genesys import FakeGenesys
 
 
 def settings_for(

@@ -23,13 +23,13 @@ from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_ret
 from genesys_enrich.errors import SourceError
 from genesys_enrich.events import parse_event
 from genesys_enrich.genesys.requests import DryRun
+from genesys_enrich.loopback import ManualClock
 from genesys_enrich.models import Interaction, JSONValue, Outcome
 from genesys_enrich.pipeline import Pipeline
 from genesys_enrich.plugin import BlockingCrmSource, CrmSource, PluginContext
 from genesys_enrich.topics import ACD_START, CUSTOMER_START, USER_START
 
 from .events import make_interaction
-from .fake_genesys import ManualClock
 
 S = TypeVar("S", bound=CrmSource | BlockingCrmSource)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
-from ._server import LoopbackServer, Request, Response, chance
+from .server import LoopbackServer, Request, Response, chance
 
 _INTERACTION = re.compile(r"^/api/v2/interactions/([^/]+)$")
 _ATTRIBUTES = re.compile(r"^/api/v2/conversations/([^/]+)/participants/([^/]+)/attributes$")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from ._server import LoopbackServer, Request, Response, chance
+from .server import LoopbackServer, Request, Response, chance
 
 DEMO_CUSTOMERS: dict[str, dict[str, Any]] = {
     "CUST-1001": {
