@@ -14,19 +14,16 @@ else), with ``$name``-style placeholders filled by :func:`write_plugin`.
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import importlib.metadata
 import json
 import os
 import re
-import sys
 import tomllib
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from string import Template
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 BASES = ("RestSource", "CrmSource", "BlockingCrmSource")
@@ -356,42 +353,18 @@ def _inserted(lines: list[str], new: str) -> list[str]:
     return [*lines, new]
 
 
-def add_new_plugin_command(commands: Any) -> None:
-    """Register ``new-plugin`` on the command line's subcommands (it reads no settings)."""
-    parser = commands.add_parser(
-        "new-plugin",
-        help="write a new CRM source plugin, ready to test",
-        description="Write a CRM source plugin: its entry point, a source, tests using the test "
-        "kit and the conformance suite, and a README. Under the plugins/ folder of a clone it "
-        "joins the uv workspace as plugins/crm-NAME; elsewhere it is a standalone package.",
-    )
-    parser.add_argument("name", metavar="NAME", help="the plugin's short name, e.g. loyalty")
-    parser.add_argument(
-        "--dir", default=".", metavar="DIR", help="where to create it (default: here)"
-    )
-    parser.add_argument(
-        "--base",
-        choices=BASES,
-        default="RestSource",
-        help="RestSource for an HTTP CRM (default, a declaration); CrmSource (async def lookup) "
-        "or BlockingCrmSource (a plain def lookup, run in threads) for anything else",
-    )
-    parser.set_defaults(command=_new_plugin, needs_settings=False, settings=None, verbose=False)
-
-
-def _new_plugin(args: argparse.Namespace, settings: object) -> int:
-    try:
-        written = write_plugin(args.name, Path(args.dir), args.base)
-    except ScaffoldError as error:
-        print(f"genesys-enrich: {error}", file=sys.stderr)
-        return 2
+def next_steps(written: Written) -> str:
+    """What to tell whoever asked for the plugin: the files written, and how to test and enable
+    it."""
     root = written.root
-    print(f"Created {_shown(root)}/:")
-    for path in sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()):
-        print(f"  {path}")
+    parts = [f"Created {_shown(root)}/:"]
+    parts += [
+        f"  {path}"
+        for path in sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    ]
     if written.workspace is not None:
         workspace = written.workspace.root
-        print(
+        parts.append(
             f"and added {written.names.distribution} to {_shown(workspace / 'pyproject.toml')}."
             f"\n\nNext{'' if workspace == Path.cwd() else f', in {_shown(workspace)}'}:\n"
             "  python3 -m uv sync    # installs it and updates uv.lock\n"
@@ -399,13 +372,15 @@ def _new_plugin(args: argparse.Namespace, settings: object) -> int:
         )
     else:
         if written.core is None:
-            print(
+            parts.append(
                 "\ngenesys-enrich is not on PyPI: point [tool.uv.sources] in its pyproject.toml "
                 "at your clone's core/ folder first."
             )
-        print(f"\nNext:\n  cd {_shown(root)}\n  python3 -m uv run pytest")
-    print(f"Then enable it: add {args.name!r} to [pipeline] sources in settings.toml.")
-    return 0
+        parts.append(f"\nNext:\n  cd {_shown(root)}\n  python3 -m uv run pytest")
+    parts.append(
+        f"Then enable it: add {written.names.name!r} to [pipeline] sources in settings.toml."
+    )
+    return "\n".join(parts)
 
 
 def _shown(path: Path) -> str:

@@ -1,4 +1,5 @@
-"""The ``genesys-enrich`` command: run events, list plugins, see a demo.
+"""The ``genesys-enrich`` command: run events, list plugins, see a demo, serve the fakes, write a
+new plugin.
 
 Exit codes: 0 when no event failed, 1 when some did, 2 for usage, settings or plugin errors, 130
 when Ctrl-C stopped a run early.
@@ -12,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -23,7 +25,7 @@ from genesys_enrich.decoding import Undecodable, decode_json
 from genesys_enrich.errors import ConfigError, PluginError
 from genesys_enrich.logs import configure
 from genesys_enrich.plugins import discover
-from genesys_enrich.scaffold import add_new_plugin_command
+from genesys_enrich.scaffold import BASES, ScaffoldError, next_steps, write_plugin
 from genesys_enrich.settings import Settings, load_settings
 
 from .batch import (
@@ -36,7 +38,7 @@ from .batch import (
     default_dead_letter_path,
     run_batch,
 )
-from .fakes import add_fakes_command
+from .fakes import read_customers, serve_fakes
 from .inputs import Item, Unreadable, count_events, input_reading, missing_inputs, read_events
 from .report import plugins_table
 
@@ -77,6 +79,10 @@ def _retry_logs(*, shown: bool) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, saved, strict=True):
             logger.setLevel(level)
+
+
+_NO_SETTINGS = {"needs_settings": False, "settings": None, "verbose": False}
+"""The defaults of the commands that read no settings: ``new-plugin`` and ``fakes``."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,8 +142,58 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(command=_demo)
 
-    add_new_plugin_command(commands)
-    add_fakes_command(commands)
+    new_plugin = commands.add_parser(
+        "new-plugin",
+        help="write a new CRM source plugin, ready to test",
+        description="Write a CRM source plugin: its entry point, a source, tests using the test "
+        "kit and the conformance suite, and a README. Under the plugins/ folder of a clone it "
+        "joins the uv workspace as plugins/crm-NAME; elsewhere it is a standalone package.",
+    )
+    new_plugin.add_argument("name", metavar="NAME", help="the plugin's short name, e.g. loyalty")
+    new_plugin.add_argument(
+        "--dir", default=".", metavar="DIR", help="where to create it (default: here)"
+    )
+    new_plugin.add_argument(
+        "--base",
+        choices=BASES,
+        default="RestSource",
+        help="RestSource for an HTTP CRM (default, a declaration); CrmSource (async def lookup) "
+        "or BlockingCrmSource (a plain def lookup, run in threads) for anything else",
+    )
+    new_plugin.set_defaults(command=_new_plugin, **_NO_SETTINGS)
+
+    fakes = commands.add_parser(
+        "fakes",
+        help="serve a fake Genesys Cloud and a fake CRM on 127.0.0.1 until Ctrl-C",
+        description="Serve the demo's fake Genesys Cloud and fake CRM on 127.0.0.1 and print the "
+        "environment variables that point genesys-enrich run at them. The fake CRM answers GET "
+        '/customers/{id} and searches with GET /customers?field=value ({"results": [...]}, an '
+        "empty list when nobody matches).",
+    )
+    fakes.add_argument(
+        "--customers",
+        metavar="FILE",
+        help="a JSON object of customer id to the record the fake CRM answers with "
+        "(default: the demo's customers)",
+    )
+    fakes.add_argument(
+        "--source",
+        default="rest",
+        type=_source_name,
+        metavar="NAME",
+        help="the source whose settings the printed variables point at the fake CRM "
+        "(default: rest)",
+    )
+    fakes.add_argument(
+        "--crm-rate-limit",
+        type=_positive_int,
+        metavar="N",
+        help="answer 429 with X-RateLimit-Reset (a Unix time) beyond N lookups a minute",
+    )
+    fakes.add_argument(
+        "--env-file", metavar="FILE", help="also write the variables to FILE, as export lines"
+    )
+    fakes.set_defaults(command=_fakes, **_NO_SETTINGS)
     return parser
 
 
@@ -194,6 +250,13 @@ def _positive_int(text: str) -> int:
         msg = f"must be a whole number of at least 1, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def _source_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", text):
+        msg = f"must be a source's name, such as rest or acme_crm, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return text
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -311,6 +374,32 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from .demo import run_demo  # the fakes are only imported when asked for
 
     return asyncio.run(run_demo(settings, sys.stdout))
+
+
+def _new_plugin(args: argparse.Namespace, settings: None) -> int:
+    try:
+        written = write_plugin(args.name, Path(args.dir), args.base)
+    except ScaffoldError as error:
+        print(f"genesys-enrich: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(next_steps(written))
+    return EXIT_OK
+
+
+def _fakes(args: argparse.Namespace, settings: None) -> int:
+    try:
+        customers = read_customers(Path(args.customers)) if args.customers else None
+    except ValueError as error:
+        print(f"genesys-enrich: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    serve_fakes(
+        customers,
+        source=args.source,
+        rate_limit=args.crm_rate_limit,
+        env_file=Path(args.env_file) if args.env_file else None,
+        out=sys.stdout,
+    )
+    return EXIT_OK
 
 
 if __name__ == "__main__":

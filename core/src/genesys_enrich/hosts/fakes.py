@@ -11,95 +11,47 @@ lookups a minute.
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
-import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from genesys_enrich.settings import ENV_PREFIX
 
-from .batch import EXIT_OK, EXIT_USAGE
-
 if TYPE_CHECKING:
     from genesys_enrich.loopback import FakeCrm, FakeGenesys
 
 
-def add_fakes_command(commands: Any) -> None:
-    """Register ``fakes`` on the command line's subcommands (it reads no settings)."""
-    parser = commands.add_parser(
-        "fakes",
-        help="serve a fake Genesys Cloud and a fake CRM on 127.0.0.1 until Ctrl-C",
-        description="Serve the demo's fake Genesys Cloud and fake CRM on 127.0.0.1 and print the "
-        "environment variables that point genesys-enrich run at them. The fake CRM answers GET "
-        '/customers/{id} and searches with GET /customers?field=value ({"results": [...]}, an '
-        "empty list when nobody matches).",
-    )
-    parser.add_argument(
-        "--customers",
-        metavar="FILE",
-        help="a JSON object of customer id to the record the fake CRM answers with "
-        "(default: the demo's customers)",
-    )
-    parser.add_argument(
-        "--source",
-        default="rest",
-        type=_source_name,
-        metavar="NAME",
-        help="the source whose settings the printed variables point at the fake CRM "
-        "(default: rest)",
-    )
-    parser.add_argument(
-        "--crm-rate-limit",
-        type=_positive_int,
-        metavar="N",
-        help="answer 429 with X-RateLimit-Reset (a Unix time) beyond N lookups a minute",
-    )
-    parser.add_argument(
-        "--env-file", metavar="FILE", help="also write the variables to FILE, as export lines"
-    )
-    parser.set_defaults(command=_fakes, needs_settings=False, settings=None, verbose=False)
+def serve_fakes(
+    customers: Mapping[str, Mapping[str, Any]] | None,
+    *,
+    source: str,
+    rate_limit: int | None,
+    env_file: Path | None,
+    out: TextIO,
+) -> None:
+    """Serve a fake Genesys Cloud and a fake CRM until Ctrl-C, after printing the variables that
+    point genesys-enrich at them (and writing them to ``env_file``, as export lines).
 
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        msg = f"must be a whole number of at least 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return int(text)
-
-
-def _source_name(text: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", text):
-        msg = f"must be a source's name, such as rest or acme_crm, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return text
-
-
-def _fakes(args: argparse.Namespace, settings: object) -> int:
+    Args:
+        customers: customer id to the record the fake CRM answers with; ``None`` for the demo's.
+        source: the source whose settings the variables point at the fake CRM.
+        rate_limit: lookups a minute the fake CRM answers before it answers 429.
+    """
     from genesys_enrich.loopback import FakeCrm, FakeGenesys  # only when asked for
 
-    try:
-        customers = read_customers(Path(args.customers)) if args.customers else None
-    except ValueError as error:
-        print(f"genesys-enrich: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    with (
-        FakeGenesys() as genesys,
-        FakeCrm(customers, rate_limit=args.crm_rate_limit) as crm,
-    ):
-        variables = environment(genesys, crm, args.source)
-        if args.env_file:
+    with FakeGenesys() as genesys, FakeCrm(customers, rate_limit=rate_limit) as crm:
+        variables = environment(genesys, crm, source)
+        if env_file is not None:
             exports = "".join(f"export {name}={value}\n" for name, value in variables.items())
-            Path(args.env_file).write_text(exports, encoding="utf-8")
-        announce(genesys, crm, variables, args.env_file, sys.stdout)
+            env_file.write_text(exports, encoding="utf-8")
+        announce(genesys, crm, variables, env_file, out)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
-            print("stopped", flush=True)
-    return EXIT_OK
+            print("stopped", file=out, flush=True)
 
 
 def read_customers(path: Path) -> dict[str, dict[str, Any]]:
@@ -143,7 +95,7 @@ def announce(
     genesys: FakeGenesys,
     crm: FakeCrm,
     variables: dict[str, str],
-    env_file: str | None,
+    env_file: Path | None,
     out: TextIO,
 ) -> None:
     count = len(crm.customers)
