@@ -22,6 +22,7 @@ from genesys_enrich.errors import EnrichError, SourceError
 from genesys_enrich.events import parse_event
 from genesys_enrich.hosts.batch import BatchOptions, run_batch
 from genesys_enrich.hosts.inputs import Item
+from genesys_enrich.hosts.summary import Ending
 from genesys_enrich.logs import JsonFormatter
 from genesys_enrich.settings import Settings
 from genesys_enrich.testing import FakeCrm, FakeGenesys, Request, Response, seed_event, settings_for
@@ -116,7 +117,7 @@ async def test_no_fault_leaks_a_secret_anywhere(
                 yield Item(f"events.jsonl:{number}", event)
 
         output, dead = tmp_path / "outcomes.jsonl", tmp_path / "dead.jsonl"
-        code = await run_batch(
+        summary = await run_batch(
             settings,
             events(),
             DeadLetterFile(dead),
@@ -147,7 +148,7 @@ async def test_no_fault_leaks_a_secret_anywhere(
     ]
     text = "\n".join(shown)
     basic = base64.b64encode(f"{genesys.client_id}:{CLIENT_SECRET}".encode()).decode()
-    assert code == 1
+    assert summary.ending is Ending.SOME_FAILED
     assert len(issued) >= 3, "the scenario should have issued tokens to look for"
     assert logging.getLogger("genesys_enrich").isEnabledFor(logging.DEBUG)
     assert len(debug_logs.records) > 40, "the scenario should have logged every request"

@@ -33,8 +33,6 @@ from .report import outcome_block, summary_table
 from .runner import EventRunner
 from .summary import RunSummary
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-"""The command's exit codes (see :mod:`genesys_enrich.hosts.cli`)."""
 STDOUT = Path("-")
 """``--output -``: the outcomes go to standard output."""
 
@@ -66,9 +64,9 @@ async def run_batch(
     after_stop: Callable[[], int | None],
     out: TextIO | None = None,
     err: TextIO | None = None,
-) -> int:
-    """Run ``items`` and report. Returns the exit status: 0; 1 when some failed or were kept in
-    the dead-letter file; 130 if interrupted.
+) -> RunSummary:
+    """Run ``items``, report, and return what the run did (its :attr:`~RunSummary.ending` says
+    whether some event failed or Ctrl-C stopped it).
 
     Args:
         items: the events; an iterator, so what is not taken stays in it after an interruption.
@@ -117,9 +115,7 @@ async def run_batch(
     if progress is not None:
         progress.finish(summary.total, summary.failed)
     print(json.dumps(summary.to_json()) if options.json else summary_table(summary), file=out)
-    if summary.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if summary.failed or summary.dead_letters else EXIT_OK
+    return summary
 
 
 def _open_output(path: Path) -> contextlib.AbstractContextManager[TextIO]:

@@ -28,19 +28,19 @@ from genesys_enrich.plugins import discover
 from genesys_enrich.scaffold import BASES, ScaffoldError, next_steps, write_plugin
 from genesys_enrich.settings import Settings, load_settings
 
-from .batch import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    STDOUT,
-    BatchOptions,
-    default_dead_letter_path,
-    run_batch,
-)
+from .batch import STDOUT, BatchOptions, default_dead_letter_path, run_batch
 from .fakes import read_customers, serve_fakes
 from .inputs import Item, Unreadable, count_events, input_reading, missing_inputs, read_events
 from .report import plugins_table
+from .summary import Ending
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""The command's exit codes (see the module's docstring)."""
+_EXIT_CODES = {
+    Ending.DONE: EXIT_OK,
+    Ending.SOME_FAILED: EXIT_FAILED,
+    Ending.INTERRUPTED: EXIT_INTERRUPTED,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -283,7 +283,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     def count_not_started() -> int | None:
         return None if reads_terminal else sum(1 for _ in items)
 
-    return asyncio.run(
+    summary = asyncio.run(
         run_batch(
             settings,
             items,
@@ -294,6 +294,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             out=_summary_stream(output),
         )
     )
+    return _EXIT_CODES[summary.ending]
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -313,7 +314,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         return kept
 
     output = _output(args)
-    return asyncio.run(
+    summary = asyncio.run(
         run_batch(
             settings,
             items,
@@ -324,6 +325,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             out=_summary_stream(output),
         )
     )
+    return _EXIT_CODES[summary.ending]
 
 
 def replay_item(number: int, letter: DeadLetter, path: Path) -> Item | Unreadable:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from genesys_enrich.models import FailureKind, Outcome, SourceStatus, Status
@@ -79,6 +80,18 @@ class SourceStats:
         }
 
 
+class Ending(Enum):
+    """How a run ended: what the command's exit status tells a script."""
+
+    DONE = "done"
+    """Every event taken ended without failing, and none was kept for another try."""
+    SOME_FAILED = "some failed"
+    """Some event failed, or was kept in the dead-letter file (a partial write a misconfigured
+    source left short)."""
+    INTERRUPTED = "interrupted"
+    """Ctrl-C stopped the run before it took every event."""
+
+
 class RunSummary:
     """Accumulates outcomes; renders as a table (:func:`~.report.summary_table`) or JSON."""
 
@@ -106,6 +119,13 @@ class RunSummary:
     @property
     def failed(self) -> int:
         return self.statuses[Status.FAILED]
+
+    @property
+    def ending(self) -> Ending:
+        """How the run ended; an interruption outranks any failure."""
+        if self.interrupted:
+            return Ending.INTERRUPTED
+        return Ending.SOME_FAILED if self.failed or self.dead_letters else Ending.DONE
 
     def add(self, outcome: Outcome) -> None:
         self.dry_run = self.dry_run or outcome.dry_run
