@@ -138,7 +138,11 @@ def extra_sources(urls: list[str]) -> None:
     settings = load_settings(
         overrides={"pipeline": {"sources": ["rest", *plugins]}, "plugins": sections}
     )
-    aws_lambda.use_duplicate_guard(duplicate_guard(settings.intake))
+    try:
+        guard = duplicate_guard(settings.intake)
+    except TypeError:  # a version measured with --before, when it took the window and capacity
+        guard = duplicate_guard(900, 100_000)  # type: ignore[call-arg]
+    aws_lambda.use_duplicate_guard(guard)
     process = aws_lambda._process  # what the first invocation would build
     process.enricher = process.runner.run(Enricher.start(settings, plugins=plugins))
 
