@@ -15,16 +15,18 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.loopback.events import SEED_TIME
 from genesys_enrich.settings import ENV_PREFIX, SEED_ENV_NAMES, SETTINGS_FILE_ENV
 from genesys_enrich.testing import FakeCrm, FakeGenesys
+from genesys_enrich.testing.under_test import http_client
 
 pytest_plugins = ["pytester"]  # the kit's own tests run pytest on generated test files
 
@@ -45,6 +47,14 @@ def _clean_environment(
 @pytest.fixture(autouse=True)
 def _no_retry_sleeps(no_retry_waits: None) -> None:
     """Every core test retries without waiting."""
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the test, on the kit's one TLS context: building a context costs tens
+    of milliseconds, paid once a session rather than once a test."""
+    async with http_client() as client:
+        yield client
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -48,12 +48,6 @@ def extension(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSecretsExtension]
         monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(fake.port))
         monkeypatch.setenv("AWS_SESSION_TOKEN", fake.token)
         yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 # --- what a reference is ---------------------------------------------------------------------

@@ -244,6 +244,7 @@ def test_relative_links_resolve(document: str) -> None:
         assert (path.parent / target).exists(), f"{document} links to missing {target}"
 
 
+@pytest.mark.slow  # every command of the tutorial, uv sync included, in a copy of the repository
 def test_following_the_tutorial_in_a_clone_works_end_to_end(
     repository_clone: Path, documented: Any, serve: Any
 ) -> None:

@@ -12,11 +12,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
+from genesys_enrich.hosts import fakes as fakes_command
+from genesys_enrich.hosts.cli import main
 from genesys_enrich.testing import seed_event
 
 CUSTOMERS = {
@@ -63,6 +66,7 @@ def fakes(tmp_path_factory: pytest.TempPathFactory, serve: Any) -> Fakes:
     return Fakes(serve(argv, cwd=folder), folder)
 
 
+@pytest.mark.slow  # `genesys-enrich fakes` served by an interpreter of its own
 def test_it_prints_where_the_fakes_are_and_the_variables_to_use_them(fakes: Fakes) -> None:
     """The URLs and the variables for Genesys and the rest source, also in --env-file."""
     assert set(fakes.variables) == {
@@ -79,6 +83,7 @@ def test_it_prints_where_the_fakes_are_and_the_variables_to_use_them(fakes: Fake
     assert (fakes.folder / "fakes.env").read_text() == exports
 
 
+@pytest.mark.slow  # `genesys-enrich fakes` served by an interpreter of its own
 def test_the_fake_crm_searches_the_customers_given(fakes: Fakes) -> None:
     """A search answers the matching customers, and an empty list when nobody matches."""
     key = fakes.variables["GENESYS_ENRICH_PLUGINS__REST__API_KEY"]
@@ -92,6 +97,7 @@ def test_the_fake_crm_searches_the_customers_given(fakes: Fakes) -> None:
     assert by_id.json() == CUSTOMERS["CUST-1002"]
 
 
+@pytest.mark.slow  # `genesys-enrich fakes` served by an interpreter of its own
 def test_run_with_the_printed_variables_writes_to_the_fake_genesys(
     fakes: Fakes, tmp_path: Path
 ) -> None:
@@ -131,6 +137,7 @@ def test_run_with_the_printed_variables_writes_to_the_fake_genesys(
     assert written.json()["context"]["loyaltyTier"] == "Gold"
 
 
+@pytest.mark.slow  # `genesys-enrich fakes` served by an interpreter of its own
 def test_a_rate_limited_crm_answers_429_with_a_reset_time_and_ctrl_c_stops_it(
     tmp_path: Path, serve: Any
 ) -> None:
@@ -156,19 +163,21 @@ def test_a_rate_limited_crm_answers_429_with_a_reset_time_and_ctrl_c_stops_it(
         httpx.get(url)
 
 
-def test_a_customers_file_that_is_not_an_object_of_records_is_refused(tmp_path: Path) -> None:
+def test_a_customers_file_that_is_not_an_object_of_records_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A bad --customers file exits 2 with what it must hold, serving nothing."""
     (tmp_path / "customers.json").write_text('["CUST-1001"]')
+    monkeypatch.chdir(tmp_path)
 
-    result = subprocess.run(  # noqa: S603 - our own console script
-        command("fakes", "--customers", "customers.json"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt  # were the file taken, the fakes stop at once: no hang
 
-    assert result.returncode == 2
-    assert "must hold a JSON object of customer id to record" in result.stderr
-    assert result.stdout == ""
+    monkeypatch.setattr(fakes_command, "time", SimpleNamespace(sleep=ctrl_c))
+
+    code = main(["fakes", "--customers", "customers.json"])
+
+    printed = capsys.readouterr()
+    assert code == 2
+    assert "must hold a JSON object of customer id to record" in printed.err
+    assert printed.out == ""

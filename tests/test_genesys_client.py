@@ -8,7 +8,7 @@ import email.utils
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -89,12 +89,6 @@ def record_retries() -> Iterator[list[RetryDetails]]:
         yield scheduled
     finally:
         set_on_retry_hooks(list(hooks))
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

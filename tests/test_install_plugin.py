@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from genesys_enrich.testing import FakeGenesys, seed_event
+
+# uv builds and installs a distribution, and the command runs in interpreters of its own
+pytestmark = pytest.mark.slow
 
 DISTRIBUTION = "genesys-enrich-vip-list"
 

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import threading
 from base64 import b64decode
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -49,13 +49,14 @@ def extension() -> Iterator[FakeSecretsExtension]:
 
 
 @pytest.fixture
-async def store(extension: FakeSecretsExtension, clock: ManualClock) -> AsyncIterator[SecretStore]:
+def store(
+    extension: FakeSecretsExtension, clock: ManualClock, http: httpx.AsyncClient
+) -> SecretStore:
     """What a process holds after start-up: secrets read through the extension, on the clock
     the sources run on (a secret is read again at most every 30 s of it)."""
-    async with httpx.AsyncClient() as http:
-        yield SecretStore(
-            ExtensionReader(http, token=extension.token, port=extension.port), clock=clock.now
-        )
+    return SecretStore(
+        ExtensionReader(http, token=extension.token, port=extension.port), clock=clock.now
+    )
 
 
 async def api_key(store: SecretStore) -> StoredSecret:

@@ -259,6 +259,7 @@ def _wait_for_requests(crm: FakeCrm, count: int) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # a real Ctrl-C to the command running in an interpreter of its own
 def test_ctrl_c_finishes_the_events_in_flight_and_counts_the_rest(
     tmp_path: Path, settings_file: Path, crm: FakeCrm
 ) -> None:
@@ -280,6 +281,7 @@ def test_ctrl_c_finishes_the_events_in_flight_and_counts_the_rest(
     assert summary["dead_letters"] == 0
 
 
+@pytest.mark.slow  # a real Ctrl-C to the command running in an interpreter of its own
 def test_a_second_ctrl_c_dead_letters_the_events_in_flight(
     tmp_path: Path, settings_file: Path, crm: FakeCrm
 ) -> None:

@@ -31,6 +31,7 @@ def next_commands(printed: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # uv sync, pytest, ruff and mypy in a copy of the repository
 def test_in_a_clone_a_new_plugin_joins_the_workspace_and_passes_every_check(
     repository_clone: Path, documented: Any
 ) -> None:
@@ -57,6 +58,7 @@ def test_in_a_clone_a_new_plugin_joins_the_workspace_and_passes_every_check(
     assert pyproject["tool"]["uv"]["sources"]["genesys-enrich-crm-x"] == {"workspace": True}
 
 
+@pytest.mark.slow  # uv builds and installs the package, then runs its checks
 def test_outside_a_workspace_it_is_a_standalone_package_run_with_uv(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], documented: Any
 ) -> None:

@@ -83,6 +83,7 @@ def test_without_a_restore_the_token_and_connections_are_kept(
     assert enricher._connections.pool.opened == 2
 
 
+@pytest.mark.slow  # a cold import of the handler, in an interpreter of its own
 def test_a_snapstart_init_builds_everything_before_the_snapshot(
     genesys: FakeGenesys, crm: FakeCrm, tmp_path: Path
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -37,12 +36,6 @@ def answer(status: int, correlation_id: str, **headers: str) -> httpx.Response:
     return httpx.Response(
         status, json=body, headers={"ININ-Correlation-Id": correlation_id, **headers}
     )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

@@ -4,35 +4,31 @@ the Dataverse Web API, mocked with respx."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import respx
-import stamina
 from pydantic import ValidationError
 
-from genesys_enrich.app import Enricher
-from genesys_enrich.plugin import ConfigError, PluginContext, SourceError
+from genesys_enrich.plugin import ConfigError, SourceError
 from genesys_enrich.testing import (
     ManualClock,
+    SourceUnderTest,
     assert_enriched,
-    customer_start_event,
-    make_interaction,
-    settings_for,
+    make_event,
 )
+from genesys_enrich.testing.pytest_plugin import SourceOpener
 from genesys_enrich_crm_dynamics import DynamicsConfig, DynamicsContactSource
 
-Make = Callable[..., DynamicsContactSource]
+Dynamics = SourceUnderTest[DynamicsContactSource]
 ORG = "https://contoso.crm.dynamics.com"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 TOKEN_URL = f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
 CONTACTS = f"{ORG}/api/data/v9.2/contacts"
 SECRET = "Zy8Q~s3cr3t-client-secret"
-SETTINGS = {
+SETTINGS: dict[str, Any] = {
     "base_url": ORG,
     "tenant_id": TENANT,
     "client_id": "51f81489-12ee-4a9e-aaae-a2591f45987d",
@@ -75,40 +71,21 @@ def dataverse_error(status: int, code: str, message: str, **headers: str) -> htt
     )
 
 
-@pytest.fixture(autouse=True)
-def _no_retry_sleeps() -> Iterator[None]:
-    with stamina.set_testing(True, attempts=3):
-        yield
-
-
 @pytest.fixture
-def clock() -> ManualClock:
-    """The sources' clock: time passes only when a test moves it."""
-    return ManualClock()
-
-
-@pytest.fixture
-async def make_source(clock: ManualClock) -> AsyncIterator[Make]:
-    """Builds Dynamics sources from settings as the core does, over one shared HTTP client, on
-    ``clock``; a source keeps its token for as long as the test, as for a process."""
-    async with httpx.AsyncClient() as http:
-        context = PluginContext(http=http, logger=logging.getLogger("test"), clock=clock.now)
-
-        def build(**settings: Any) -> DynamicsContactSource:
-            config = DynamicsConfig.model_validate(SETTINGS | settings)
-            return DynamicsContactSource(config, context)
-
-        yield build
+def dynamics(source: SourceOpener) -> Dynamics:
+    """The Dynamics source on SETTINGS: one instance for the whole test, as the core keeps one
+    for the whole process."""
+    return source(DynamicsContactSource, **SETTINGS)
 
 
 @respx.mock
-async def test_signs_in_with_entra_id_then_filters_contacts_by_email(make_source: Make) -> None:
+async def test_signs_in_with_entra_id_then_filters_contacts_by_email(dynamics: Dynamics) -> None:
     """Client credentials in the form body, scoped to the environment, buy a token; the OData
     query asks for active contacts with that email, newest first, with the configured columns."""
     sign_in = respx.post(TOKEN_URL).mock(return_value=token())
     query = respx.get(CONTACTS).respond(json=ONE_CONTACT)
 
-    fields = await make_source().lookup(make_interaction(email="ada@example.com"))
+    fields = await dynamics.lookup(email="ada@example.com")
 
     assert fields == {
         "fullname": "Ada Lovelace",
@@ -135,12 +112,12 @@ async def test_signs_in_with_entra_id_then_filters_contacts_by_email(make_source
 
 
 @respx.mock
-async def test_a_phone_matches_either_number(make_source: Make) -> None:
+async def test_a_phone_matches_either_number(dynamics: Dynamics) -> None:
     """A caller's number is compared with the business phone and the mobile phone."""
     respx.post(TOKEN_URL).mock(return_value=token())
     query = respx.get(CONTACTS).respond(json=ONE_CONTACT)
 
-    assert await make_source().lookup(make_interaction(phone="+15550100199")) is not None
+    assert await dynamics.lookup(phone="+15550100199") is not None
 
     assert query.calls.last.request.url.params["$filter"] == (
         "statecode eq 0 and (telephone1 eq '+15550100199' or mobilephone eq '+15550100199')"
@@ -148,12 +125,12 @@ async def test_a_phone_matches_either_number(make_source: Make) -> None:
 
 
 @respx.mock
-async def test_a_quote_in_the_email_is_doubled_in_the_literal(make_source: Make) -> None:
+async def test_a_quote_in_the_email_is_doubled_in_the_literal(dynamics: Dynamics) -> None:
     """o'brien@example.com stays inside the OData string literal, and + & # are encoded."""
     respx.post(TOKEN_URL).mock(return_value=token())
     query = respx.get(CONTACTS).respond(json=NO_CONTACT)
 
-    await make_source().lookup(make_interaction(email="o'brien+a&b#c@example.com"))
+    await dynamics.lookup(email="o'brien+a&b#c@example.com")
 
     request = query.calls.last.request
     assert request.url.params["$filter"] == (
@@ -163,43 +140,41 @@ async def test_a_quote_in_the_email_is_doubled_in_the_literal(make_source: Make)
 
 
 @respx.mock
-async def test_the_configured_columns_are_selected(make_source: Make) -> None:
+async def test_the_configured_columns_are_selected(source: SourceOpener) -> None:
     """fields names the columns: a custom column is asked for and returned under its name."""
     respx.post(TOKEN_URL).mock(return_value=token())
     query = respx.get(CONTACTS).respond(
         json={"value": [{"fullname": "Ada Lovelace", "new_loyaltytier": "Gold", "contactid": "1"}]}
     )
 
-    fields = await make_source(fields=["fullname", "new_loyaltytier"]).lookup(
-        make_interaction(email="ada@example.com")
-    )
+    fields = await source(
+        DynamicsContactSource, **SETTINGS, fields=["fullname", "new_loyaltytier"]
+    ).lookup(email="ada@example.com")
 
     assert fields == {"fullname": "Ada Lovelace", "new_loyaltytier": "Gold", "contactid": "1"}
     assert query.calls.last.request.url.params["$select"] == "fullname,new_loyaltytier"
 
 
 @respx.mock
-async def test_no_contact_falls_back_to_the_phone_then_no_match(make_source: Make) -> None:
+async def test_no_contact_falls_back_to_the_phone_then_no_match(dynamics: Dynamics) -> None:
     """An empty value list by email is not the end: the phone is tried, then no match."""
     respx.post(TOKEN_URL).mock(return_value=token())
     query = respx.get(CONTACTS).respond(json=NO_CONTACT)
 
-    found = await make_source().lookup(
-        make_interaction(email="nobody@example.com", phone="+15550100100")
-    )
+    found = await dynamics.lookup(email="nobody@example.com", phone="+15550100100")
 
     assert found is None
     assert query.call_count == 2
 
 
 @respx.mock
-async def test_duplicate_contacts_give_the_one_modified_last(make_source: Make) -> None:
+async def test_duplicate_contacts_give_the_one_modified_last(dynamics: Dynamics) -> None:
     """Dataverse lists duplicates newest first ($orderby): the first is the one kept."""
     respx.post(TOKEN_URL).mock(return_value=token())
     older = {**ADA, "fullname": "Ada L.", "contactid": "2"}
     respx.get(CONTACTS).respond(json={"value": [ADA, older]})
 
-    fields = await make_source().lookup(make_interaction(email="ada@example.com"))
+    fields = await dynamics.lookup(email="ada@example.com")
 
     assert fields is not None
     assert fields["fullname"] == "Ada Lovelace"
@@ -207,19 +182,16 @@ async def test_duplicate_contacts_give_the_one_modified_last(make_source: Make) 
 
 @respx.mock
 async def test_one_token_serves_concurrent_lookups_and_is_renewed_before_expiry(
-    make_source: Make, clock: ManualClock
+    dynamics: Dynamics, clock: ManualClock
 ) -> None:
     """Lookups that start together share one sign-in; a token near its expires_in is replaced
     before use, not after a refused query."""
     sign_in = respx.post(TOKEN_URL).mock(side_effect=[token("first"), token("second")])
     query = respx.get(CONTACTS).respond(json=ONE_CONTACT)
-    source = make_source()
 
-    await asyncio.gather(
-        *(source.lookup(make_interaction(email=f"ada{n}@example.com")) for n in range(4))
-    )
+    await asyncio.gather(*(dynamics.lookup(email=f"ada{n}@example.com") for n in range(4)))
     clock.advance(3599 - 30)
-    await source.lookup(make_interaction(email="ada@example.com"))
+    await dynamics.lookup(email="ada@example.com")
 
     assert sign_in.call_count == 2
     authorizations = [call.request.headers["Authorization"] for call in query.calls]
@@ -227,7 +199,7 @@ async def test_one_token_serves_concurrent_lookups_and_is_renewed_before_expiry(
 
 
 @respx.mock
-async def test_a_401_from_dataverse_signs_in_again_once(make_source: Make) -> None:
+async def test_a_401_from_dataverse_signs_in_again_once(dynamics: Dynamics) -> None:
     """A token Dataverse refuses (revoked, say) is replaced once and the query sent again."""
     sign_in = respx.post(TOKEN_URL).mock(side_effect=[token("old"), token("new")])
     query = respx.get(CONTACTS).mock(
@@ -237,13 +209,13 @@ async def test_a_401_from_dataverse_signs_in_again_once(make_source: Make) -> No
         ]
     )
 
-    assert await make_source().lookup(make_interaction(email="ada@example.com")) is not None
+    assert await dynamics.lookup(email="ada@example.com") is not None
     assert sign_in.call_count == 2
     assert query.calls.last.request.headers["Authorization"] == "Bearer new"
 
 
 @respx.mock
-async def test_a_refused_client_secret_names_the_settings(make_source: Make) -> None:
+async def test_a_refused_client_secret_names_the_settings(dynamics: Dynamics) -> None:
     """Entra ID's invalid_client answer means the deployment is misconfigured; the reason names
     client_id and client_secret, and never the secret."""
     respx.post(TOKEN_URL).respond(
@@ -261,7 +233,7 @@ async def test_a_refused_client_secret_names_the_settings(make_source: Make) -> 
     query = respx.get(CONTACTS)
 
     with pytest.raises(SourceError) as raised:
-        await make_source().lookup(make_interaction(email="ada@example.com"))
+        await dynamics.lookup(email="ada@example.com")
 
     assert raised.value.misconfigured is True
     assert "(HTTP 401, invalid_client); check [plugins.dynamics] client_id and client_secret" in (
@@ -273,7 +245,7 @@ async def test_a_refused_client_secret_names_the_settings(make_source: Make) -> 
 
 @respx.mock
 async def test_a_service_protection_429_is_waited_out_across_lookups(
-    make_source: Make, clock: ManualClock
+    dynamics: Dynamics, clock: ManualClock
 ) -> None:
     """Dataverse's service protection 429 asks for a wait longer than a lookup has: it fails
     retryable at once, quoting Dataverse's code, message and request id, and Dataverse is not
@@ -287,13 +259,12 @@ async def test_a_service_protection_429_is_waited_out_across_lookups(
             **{"Retry-After": "20"},
         )
     )
-    source = make_source()
 
     with pytest.raises(SourceError) as first:
-        await source.lookup(make_interaction(email="ada@example.com"))
+        await dynamics.lookup(email="ada@example.com")
     clock.advance(10)
     with pytest.raises(SourceError, match="rate limited"):
-        await source.lookup(make_interaction(email="ada@example.com"))
+        await dynamics.lookup(email="ada@example.com")
 
     assert first.value.retryable is True
     assert str(first.value).startswith(
@@ -303,11 +274,11 @@ async def test_a_service_protection_429_is_waited_out_across_lookups(
     assert query.call_count == 1
     clock.advance(11)
     query.return_value = httpx.Response(200, json=ONE_CONTACT)
-    assert await source.lookup(make_interaction(email="ada@example.com")) is not None
+    assert await dynamics.lookup(email="ada@example.com") is not None
 
 
 @respx.mock
-async def test_a_column_the_organization_lacks_is_misconfiguration(make_source: Make) -> None:
+async def test_a_column_the_organization_lacks_is_misconfiguration(source: SourceOpener) -> None:
     """A typo in fields makes Dataverse answer 400: the event is kept for replay and the reason
     quotes Dataverse's message."""
     respx.post(TOKEN_URL).mock(return_value=token())
@@ -320,14 +291,16 @@ async def test_a_column_the_organization_lacks_is_misconfiguration(make_source: 
     )
 
     with pytest.raises(SourceError) as raised:
-        await make_source(fields=["fulname"]).lookup(make_interaction(email="ada@example.com"))
+        await source(DynamicsContactSource, **SETTINGS, fields=["fulname"]).lookup(
+            email="ada@example.com"
+        )
 
     assert raised.value.misconfigured is True
     assert "Could not find a property named 'fulname'" in str(raised.value)
 
 
 @respx.mock
-async def test_a_404_is_a_wrong_base_url(make_source: Make) -> None:
+async def test_a_404_is_a_wrong_base_url(dynamics: Dynamics) -> None:
     """The contacts query never answers 404 for a customer: the environment URL is wrong."""
     respx.post(TOKEN_URL).mock(return_value=token())
     respx.get(CONTACTS).mock(
@@ -337,15 +310,15 @@ async def test_a_404_is_a_wrong_base_url(make_source: Make) -> None:
     )
 
     with pytest.raises(SourceError, match=r"check \[plugins.dynamics\] base_url") as raised:
-        await make_source().lookup(make_interaction(email="ada@example.com"))
+        await dynamics.lookup(email="ada@example.com")
 
     assert raised.value.misconfigured is True
 
 
-async def test_a_customer_id_lookup_key_stops_start_up(make_source: Make) -> None:
+async def test_a_customer_id_lookup_key_stops_start_up(source: SourceOpener) -> None:
     """Dynamics is searched by email or phone: any other lookup key is refused at start-up."""
     with pytest.raises(ConfigError, match="lookup_keys names 'customer_id'"):
-        make_source(lookup_keys=["customer_id"])
+        source(DynamicsContactSource, **SETTINGS, lookup_keys=["customer_id"])
 
 
 def test_a_tenant_id_that_is_not_an_id_or_domain_is_refused() -> None:
@@ -363,14 +336,13 @@ def test_the_secret_is_hidden_in_settings() -> None:
 
 
 @respx.mock
-async def test_enabled_in_settings_it_enriches_through_the_pipeline() -> None:
-    """Installed and named in settings, the plugin's fields reach the patch credited to it."""
+async def test_through_the_pipeline_its_fields_are_credited_to_it(dynamics: Dynamics) -> None:
+    """A call run through the pipeline gets the contact's fields, credited to dynamics; an empty
+    column stays out."""
     respx.post(TOKEN_URL).mock(return_value=token())
     respx.get(CONTACTS).respond(json=ONE_CONTACT)
-    settings = settings_for(sources=("dynamics",), mappers=(), plugins={"dynamics": SETTINGS})
 
-    async with await Enricher.start(settings, dry_run=True) as enricher:
-        outcome = await enricher.process(customer_start_event(ani="tel:+15550100199"))
+    outcome = await dynamics.process(make_event(phone="+15550100199"))
 
     assert_enriched(outcome, {"fullname": "Ada Lovelace"}, source="dynamics")
     assert "mobilephone" not in outcome.fields

@@ -4,32 +4,28 @@ respx."""
 from __future__ import annotations
 
 import base64
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 import respx
-import stamina
 
-from genesys_enrich.app import Enricher
-from genesys_enrich.plugin import NoMatch, PluginContext, SourceError
+from genesys_enrich.plugin import NoMatch, SourceError
 from genesys_enrich.testing import (
     ManualClock,
+    SourceUnderTest,
     assert_enriched,
-    customer_start_event,
-    make_interaction,
-    settings_for,
+    make_event,
 )
+from genesys_enrich.testing.pytest_plugin import SourceOpener
 from genesys_enrich_crm_freshdesk import FreshdeskConfig, FreshdeskContactSource
 
-Make = Callable[..., FreshdeskContactSource]
+Freshdesk = SourceUnderTest[FreshdeskContactSource]
 BASE = "https://acme.freshdesk.com"
 CONTACTS = f"{BASE}/api/v2/contacts"
 FILTER = f"{BASE}/api/v2/search/contacts"
 API_KEY = "sFa9BxkQkEc3pLmZx7Qr"
-SETTINGS = {"base_url": BASE, "api_key": API_KEY}
+SETTINGS: dict[str, Any] = {"base_url": BASE, "api_key": API_KEY}
 SUPERMAN = {
     "active": False,
     "address": None,
@@ -61,39 +57,20 @@ ADA = {
 RATE_LIMITS = {"X-RateLimit-Total": "200", "X-RateLimit-Remaining": "0"}
 
 
-@pytest.fixture(autouse=True)
-def _no_retry_sleeps() -> Iterator[None]:
-    with stamina.set_testing(True, attempts=3):
-        yield
-
-
 @pytest.fixture
-def clock() -> ManualClock:
-    """The sources' clock: time passes only when a test moves it."""
-    return ManualClock()
-
-
-@pytest.fixture
-async def make_source(clock: ManualClock) -> AsyncIterator[Make]:
-    """Builds Freshdesk sources from settings as the core does, over one shared HTTP client, on
-    ``clock``; a source lives as long as the test, as the core keeps one per process."""
-    async with httpx.AsyncClient() as http:
-        context = PluginContext(http=http, logger=logging.getLogger("test"), clock=clock.now)
-
-        def build(**settings: Any) -> FreshdeskContactSource:
-            config = FreshdeskConfig.model_validate(SETTINGS | settings)
-            return FreshdeskContactSource(config, context)
-
-        yield build
+def freshdesk(source: SourceOpener) -> Freshdesk:
+    """The Freshdesk source on SETTINGS: one instance for the whole test, as the core keeps one
+    for the whole process."""
+    return source(FreshdeskContactSource, **SETTINGS)
 
 
 @respx.mock
-async def test_the_documented_contact_is_found_by_email(make_source: Make) -> None:
+async def test_the_documented_contact_is_found_by_email(freshdesk: Freshdesk) -> None:
     """The list filter ?email= finds the contact; the API key is the Basic auth username with X
     as the password; what the contact lacks is left out."""
     route = respx.get(CONTACTS, params={"email": "superman@freshdesk.com"}).respond(json=[SUPERMAN])
 
-    fields = await make_source().lookup(make_interaction(email="superman@freshdesk.com"))
+    fields = await freshdesk.lookup(email="superman@freshdesk.com")
 
     assert fields == {
         "id": 2,
@@ -106,22 +83,22 @@ async def test_the_documented_contact_is_found_by_email(make_source: Make) -> No
 
 
 @respx.mock
-async def test_a_plus_in_the_address_is_encoded(make_source: Make) -> None:
+async def test_a_plus_in_the_address_is_encoded(freshdesk: Freshdesk) -> None:
     """As Freshdesk's documentation asks, bat+man@gmail.com is sent as bat%2Bman%40gmail.com."""
     route = respx.get(CONTACTS).respond(json=[ADA])
 
-    await make_source().lookup(make_interaction(email="bat+man@gmail.com"))
+    await freshdesk.lookup(email="bat+man@gmail.com")
 
     assert route.calls.last.request.url.query == b"email=bat%2Bman%40gmail.com"
 
 
 @respx.mock
-async def test_a_phone_is_filtered_as_digits_on_either_number(make_source: Make) -> None:
+async def test_a_phone_is_filtered_as_digits_on_either_number(freshdesk: Freshdesk) -> None:
     """The caller's E.164 number is searched as digits, on phone or mobile, with the filter
     API's quoted query; its answer is a results list."""
     route = respx.get(FILTER).respond(json={"results": [ADA], "total": 1})
 
-    fields = await make_source().lookup(make_interaction(phone="+15550100199"))
+    fields = await freshdesk.lookup(phone="+15550100199")
 
     assert fields is not None
     assert fields["name"] == "Ada Lovelace"
@@ -131,56 +108,52 @@ async def test_a_phone_is_filtered_as_digits_on_either_number(make_source: Make)
 
 
 @respx.mock
-async def test_no_contact_by_email_falls_back_to_the_phone(make_source: Make) -> None:
+async def test_no_contact_by_email_falls_back_to_the_phone(freshdesk: Freshdesk) -> None:
     """An empty list for the email is not the end: the number is searched next."""
     by_email = respx.get(CONTACTS).respond(json=[])
     by_phone = respx.get(FILTER).respond(json={"results": [ADA], "total": 1})
 
-    fields = await make_source().lookup(
-        make_interaction(email="ada@old.example.com", phone="+15550100199")
-    )
+    fields = await freshdesk.lookup(email="ada@old.example.com", phone="+15550100199")
 
     assert fields is not None
     assert (by_email.call_count, by_phone.call_count) == (1, 1)
 
 
 @respx.mock
-async def test_nobody_by_any_key_is_no_match(make_source: Make) -> None:
+async def test_nobody_by_any_key_is_no_match(freshdesk: Freshdesk) -> None:
     """Empty answers for every key: Freshdesk does not know the customer."""
     respx.get(CONTACTS).respond(json=[])
     respx.get(FILTER).respond(json={"results": [], "total": 0})
 
-    found = await make_source().lookup(
-        make_interaction(email="nobody@example.com", phone="+15550100100")
-    )
+    found = await freshdesk.lookup(email="nobody@example.com", phone="+15550100100")
 
     assert found is None
 
 
 @respx.mock
-async def test_a_shared_number_is_no_match_saying_so(make_source: Make) -> None:
+async def test_a_shared_number_is_no_match_saying_so(freshdesk: Freshdesk) -> None:
     """Two contacts on one number are never merged or guessed between."""
     other = {**ADA, "id": 433, "name": "Charles Babbage"}
     respx.get(FILTER).respond(json={"results": [ADA, other], "total": 2})
 
     with pytest.raises(NoMatch, match="by phone: 2 records match"):
-        await make_source().lookup(make_interaction(phone="+15550100199"))
+        await freshdesk.lookup(phone="+15550100199")
 
 
 @respx.mock
-async def test_a_deleted_contact_does_not_count(make_source: Make) -> None:
+async def test_a_deleted_contact_does_not_count(freshdesk: Freshdesk) -> None:
     """A deleted contact beside a live one on the same number leaves the live one."""
     deleted = {**ADA, "id": 7, "name": "Ada (old)", "deleted": True}
     respx.get(FILTER).respond(json={"results": [deleted, ADA], "total": 2})
 
-    fields = await make_source().lookup(make_interaction(phone="+15550100199"))
+    fields = await freshdesk.lookup(phone="+15550100199")
 
     assert fields is not None
     assert fields["id"] == 432
 
 
 @respx.mock
-async def test_a_value_freshdesk_refuses_tries_the_next_key(make_source: Make) -> None:
+async def test_a_value_freshdesk_refuses_tries_the_next_key(freshdesk: Freshdesk) -> None:
     """Freshdesk's 400 validation error for the address means "this key is unusable": the
     number is searched instead."""
     respx.get(CONTACTS).respond(
@@ -198,14 +171,14 @@ async def test_a_value_freshdesk_refuses_tries_the_next_key(make_source: Make) -
     )
     respx.get(FILTER).respond(json={"results": [ADA], "total": 1})
 
-    fields = await make_source().lookup(make_interaction(email="ada@", phone="+15550100199"))
+    fields = await freshdesk.lookup(email="ada@", phone="+15550100199")
 
     assert fields is not None
     assert fields["id"] == 432
 
 
 @respx.mock
-async def test_a_429_is_waited_out_across_lookups(make_source: Make, clock: ManualClock) -> None:
+async def test_a_429_is_waited_out_across_lookups(source: SourceOpener, clock: ManualClock) -> None:
     """A 429 asking for a minute fails at once, retryable, naming Freshdesk's request id, and
     Freshdesk is left alone until the minute is over."""
     route = respx.get(CONTACTS).respond(
@@ -213,24 +186,24 @@ async def test_a_429_is_waited_out_across_lookups(make_source: Make, clock: Manu
         headers={"Retry-After": "60", "X-Request-Id": "2f1a9c3e-7d6b-4e21", **RATE_LIMITS},
         json={"code": "rate_limited", "message": "You have exceeded the limit of requests"},
     )
-    source = make_source(lookup_keys=["email"])
+    freshdesk = source(FreshdeskContactSource, **SETTINGS, lookup_keys=["email"])
 
     with pytest.raises(SourceError) as first:
-        await source.lookup(make_interaction(email="ada@example.com"))
+        await freshdesk.lookup(email="ada@example.com")
     clock.advance(30)
     with pytest.raises(SourceError, match="rate limited"):
-        await source.lookup(make_interaction(email="ada@example.com"))
+        await freshdesk.lookup(email="ada@example.com")
 
     assert first.value.retryable is True
     assert "request id 2f1a9c3e-7d6b-4e21" in str(first.value)
     assert route.call_count == 1
     clock.advance(31)
     route.return_value = httpx.Response(200, json=[ADA])
-    assert await source.lookup(make_interaction(email="ada@example.com")) is not None
+    assert await freshdesk.lookup(email="ada@example.com") is not None
 
 
 @respx.mock
-async def test_a_short_retry_after_is_waited_and_the_lookup_succeeds(make_source: Make) -> None:
+async def test_a_short_retry_after_is_waited_and_the_lookup_succeeds(freshdesk: Freshdesk) -> None:
     """A Retry-After that fits in the budget is waited for, then the request is sent again."""
     route = respx.get(CONTACTS).mock(
         side_effect=[
@@ -239,12 +212,12 @@ async def test_a_short_retry_after_is_waited_and_the_lookup_succeeds(make_source
         ]
     )
 
-    assert await make_source().lookup(make_interaction(email="ada@example.com")) is not None
+    assert await freshdesk.lookup(email="ada@example.com") is not None
     assert route.call_count == 2
 
 
 @respx.mock
-async def test_a_refused_key_names_the_setting_without_the_key(make_source: Make) -> None:
+async def test_a_refused_key_names_the_setting_without_the_key(freshdesk: Freshdesk) -> None:
     """Freshdesk's 401 means the API key is wrong: misconfigured, Freshdesk's code and message in
     the reason, the key nowhere in it."""
     respx.get(CONTACTS).respond(
@@ -256,7 +229,7 @@ async def test_a_refused_key_names_the_setting_without_the_key(make_source: Make
     )
 
     with pytest.raises(SourceError) as raised:
-        await make_source().lookup(make_interaction(email="ada@example.com"))
+        await freshdesk.lookup(email="ada@example.com")
 
     assert raised.value.misconfigured is True
     assert str(raised.value) == (
@@ -267,7 +240,7 @@ async def test_a_refused_key_names_the_setting_without_the_key(make_source: Make
 
 
 @respx.mock
-async def test_an_agent_without_access_is_misconfiguration(make_source: Make) -> None:
+async def test_an_agent_without_access_is_misconfiguration(freshdesk: Freshdesk) -> None:
     """Freshdesk's 403 access_denied is not retried: the agent's role must change."""
     route = respx.get(CONTACTS).respond(
         403,
@@ -275,19 +248,19 @@ async def test_an_agent_without_access_is_misconfiguration(make_source: Make) ->
     )
 
     with pytest.raises(SourceError, match="access_denied") as raised:
-        await make_source().lookup(make_interaction(email="ada@example.com"))
+        await freshdesk.lookup(email="ada@example.com")
 
     assert raised.value.misconfigured is True
     assert route.call_count == 1
 
 
 @respx.mock
-async def test_a_404_is_a_wrong_base_url(make_source: Make) -> None:
+async def test_a_404_is_a_wrong_base_url(freshdesk: Freshdesk) -> None:
     """The contact list never answers 404 for a search: the helpdesk URL is wrong."""
     respx.get(CONTACTS).respond(404, text="")
 
     with pytest.raises(SourceError, match=r"check \[plugins.freshdesk\] base_url") as raised:
-        await make_source().lookup(make_interaction(email="ada@example.com"))
+        await freshdesk.lookup(email="ada@example.com")
 
     assert raised.value.misconfigured is True
 
@@ -301,13 +274,12 @@ def test_the_key_is_a_secret_in_settings() -> None:
 
 
 @respx.mock
-async def test_enabled_in_settings_it_enriches_through_the_pipeline() -> None:
-    """Installed and named in settings, the plugin's fields reach the patch credited to it."""
+async def test_through_the_pipeline_its_fields_are_credited_to_it(freshdesk: Freshdesk) -> None:
+    """A call run through the pipeline gets the contact's fields, credited to freshdesk; an
+    empty one stays out."""
     respx.get(FILTER).respond(json={"results": [ADA], "total": 1})
-    settings = settings_for(sources=("freshdesk",), mappers=(), plugins={"freshdesk": SETTINGS})
 
-    async with await Enricher.start(settings, dry_run=True) as enricher:
-        outcome = await enricher.process(customer_start_event(ani="tel:+15550100199"))
+    outcome = await freshdesk.process(make_event(phone="+15550100199"))
 
     assert_enriched(outcome, {"name": "Ada Lovelace", "job_title": "Analyst"}, source="freshdesk")
     assert "twitter_id" not in outcome.fields

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -12,8 +11,9 @@ import respx
 import stamina
 from pydantic import ValidationError
 
-from genesys_enrich.plugin import NoMatch, PluginContext, SourceError
+from genesys_enrich.plugin import NoMatch, SourceError
 from genesys_enrich.testing import ManualClock, make_event, make_interaction
+from genesys_enrich.testing.pytest_plugin import SourceBuilder
 from genesys_enrich_crm_rest import RestConfig, RestCustomerSource
 
 BASE = "https://crm.example.com/api"
@@ -29,23 +29,12 @@ def _no_retry_waits() -> Iterator[None]:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    """The source's clock: time passes only when a test moves it."""
-    return ManualClock()
-
-
-@pytest.fixture
-async def make(clock: ManualClock) -> AsyncIterator[Any]:
-    """Builds a source the way the core does (validated config, shared client), on ``clock``;
-    each source lives as long as the test, as the core keeps one per process."""
-    async with httpx.AsyncClient() as http:
-        context = PluginContext(http=http, logger=logging.getLogger("test"), clock=clock.now)
-
-        def build(**config: Any) -> RestCustomerSource:
-            settings = {"base_url": BASE, "api_key": API_KEY} | config
-            return RestCustomerSource(RestConfig.model_validate(settings), context)
-
-        yield build
+def make(build_source: SourceBuilder) -> Callable[..., RestCustomerSource]:
+    """Builds a source the way the core does (validated config, shared client), on the kit's
+    ``clock``; each source lives as long as the test, as the core keeps one per process."""
+    return lambda **config: build_source(
+        RestCustomerSource, **({"base_url": BASE, "api_key": API_KEY} | config)
+    )
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,7 +14,7 @@ import respx
 from pydantic import ValidationError
 
 from genesys_enrich.app import Enricher
-from genesys_enrich.plugin import ConfigError, NoMatch, PluginContext, SourceError
+from genesys_enrich.plugin import ConfigError, NoMatch, SourceError
 from genesys_enrich.testing import (
     ManualClock,
     assert_enriched,
@@ -23,6 +22,7 @@ from genesys_enrich.testing import (
     make_interaction,
     settings_for,
 )
+from genesys_enrich.testing.pytest_plugin import SourceBuilder
 from genesys_enrich_crm_salesforce import SalesforceConfig, SalesforceSource, soql_string
 
 Make = Callable[..., SalesforceSource]
@@ -69,23 +69,10 @@ def token(value: str = "00D5g-token-1") -> httpx.Response:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    """The sources' clock: time passes only when a test moves it."""
-    return ManualClock()
-
-
-@pytest.fixture
-async def make_source(clock: ManualClock) -> AsyncIterator[Make]:
+def make_source(build_source: SourceBuilder) -> Make:
     """Builds Salesforce sources from settings as the core does, over one shared HTTP client,
-    on ``clock``; a source keeps its token for as long as the test, as for a process."""
-    async with httpx.AsyncClient() as http:
-        context = PluginContext(http=http, logger=logging.getLogger("test"), clock=clock.now)
-
-        def build(**settings: Any) -> SalesforceSource:
-            config = SalesforceConfig.model_validate(SETTINGS | settings)
-            return SalesforceSource(config, context)
-
-        yield build
+    on the kit's ``clock``; a source keeps its token for as long as the test, as for a process."""
+    return lambda **settings: build_source(SalesforceSource, **(SETTINGS | settings))
 
 
 def soql(request: httpx.Request) -> str:

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from genesys_enrich.plugin import PluginContext
 from genesys_enrich.testing import FakeGenesys
+from genesys_enrich.testing.under_test import http_client
 from genesys_enrich_crm_sql import SqlConfig, SqlCustomerSource
 
 POSTGRES_DSN_ENV = "GENESYS_ENRICH_TEST_POSTGRES_DSN"
@@ -78,9 +78,10 @@ def postgres_dsn() -> str:
 
 @pytest.fixture
 async def make_source() -> AsyncIterator[Callable[..., SqlCustomerSource]]:
-    """Builds SQL sources from settings as the core does, and closes them after the test."""
+    """Builds SQL sources from settings as the core does (on the kit's HTTP client, whose TLS
+    context is built once), and closes them after the test."""
     built: list[SqlCustomerSource] = []
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         context = PluginContext(http=http, logger=logging.getLogger("test"))
 
         def make(**settings: Any) -> SqlCustomerSource:
