@@ -21,6 +21,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
+
+settings.register_profile("full", max_examples=150)
+settings.register_profile("fast", max_examples=25)
+"""``--hypothesis-profile fast``: the fast suite tries each property on fewer examples."""
+settings.load_profile("full")
 
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.loopback.events import SEED_TIME

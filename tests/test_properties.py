@@ -40,7 +40,6 @@ from genesys_enrich.settings import ENV_PREFIX, SEED_ENV_NAMES, Settings, load_s
 from genesys_enrich.testing import customer_start_event, sample, seed_event
 
 property_test = settings(
-    max_examples=150,
     deadline=None,  # a slow, busy machine must not fail a property
     # The autouse fixtures (a clean environment, a scratch working directory) hold for every
     # example alike.
