@@ -21,18 +21,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import settings
-
-settings.register_profile("full", max_examples=150)
-settings.register_profile("fast", max_examples=25)
-"""``--hypothesis-profile fast``: the fast suite tries each property on fewer examples."""
-settings.load_profile("full")
+from hypothesis import settings as hypothesis_settings
 
 from genesys_enrich.hosts import aws_lambda
 from genesys_enrich.loopback.events import SEED_TIME
 from genesys_enrich.settings import ENV_PREFIX, SEED_ENV_NAMES, SETTINGS_FILE_ENV
 from genesys_enrich.testing import FakeCrm, FakeGenesys
 from genesys_enrich.testing.under_test import http_client
+
+hypothesis_settings.register_profile("full", max_examples=150)
+hypothesis_settings.register_profile("fast", max_examples=25)
+"""``--hypothesis-profile fast``: the fast suite tries each property on fewer examples."""
+hypothesis_settings.load_profile("full")
 
 pytest_plugins = ["pytester"]  # the kit's own tests run pytest on generated test files
 
