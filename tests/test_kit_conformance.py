@@ -24,7 +24,7 @@ ADAPTERS = '''
 from pydantic import SecretStr
 
 from genesys_enrich.plugin import (
-    ApiKey, Get, Lookup, RestSource, RestSourceConfig, SourceError,
+    ApiKey, Basic, Get, Lookup, RestSource, RestSourceConfig, SourceError,
 )
 
 
@@ -96,6 +96,12 @@ class PlainKey(Members):
     """Holds its key as a plain string, which any repr or validation error would print."""
 
     Config = PlainKeyConfig
+
+
+class PlainKeyAsUsername(PlainKey):
+    """Sends its plain-text key as the Basic user name, with a literal password."""
+
+    auth = Basic("{api_key}", "X")
 
 
 class Unencoded(Members):
@@ -235,6 +241,17 @@ def test_a_credential_in_plain_text_is_caught_by_what_the_auth_declares(
     """The setting ``ApiKey`` sends is a credential because the declaration says so, not
     because of its name: typed str, it fails the check, which says to use SecretStr."""
     result = suite(pytester, "PlainKey")
+
+    assert failed_tests(result) == {"test_credentials_are_declared_secret"}
+    result.stdout.fnmatch_lines(["*holds api_key as plain text*SecretStr*"])
+
+
+def test_a_plain_text_key_sent_as_the_basic_user_name_is_caught(
+    pytester: pytest.Pytester,
+) -> None:
+    """``Basic("{api_key}", "X")`` sends the key as the user name: with a literal password, the
+    user name is the credential, so the setting it names must be a SecretStr."""
+    result = suite(pytester, "PlainKeyAsUsername")
 
     assert failed_tests(result) == {"test_credentials_are_declared_secret"}
     result.stdout.fnmatch_lines(["*holds api_key as plain text*SecretStr*"])

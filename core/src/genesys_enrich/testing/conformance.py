@@ -186,11 +186,15 @@ class Declared:
         )
 
     def secret_settings(self) -> list[str]:
-        """The settings the auth declaration sends as credentials: these must be secrets."""
-        secret_parts = {Bearer: "token", ApiKey: "value", Basic: "password"}
+        """The settings the auth declaration sends as credentials: these must be secrets. For
+        HTTP Basic that is the password, or the user name when the password is a literal
+        (``Basic("{api_key}", "X")``)."""
+        secret_parts = {Bearer: "token", ApiKey: "value"}
         auth = self.auth
         if isinstance(auth, OAuth2ClientCredentials):
             return named_fields(auth.client_secret)
+        if isinstance(auth, Basic):
+            return named_fields(auth.password) or named_fields(auth.username)
         for kind, part in secret_parts.items():
             if isinstance(auth, kind):
                 return named_fields(getattr(auth, part))
