@@ -208,20 +208,17 @@ class Pipeline:
             found = ", ".join(sorted(merged))
             reason = f"the mappers left nothing to write (the sources gave: {found})"
             return replace(so_far, reason=reason)
-        so_far = replace(
-            so_far,
-            fields=fields,
-            provenance=record.provenance(),
-            request=self.writer.plan(interaction, fields),  # what a failed write meant to send
-        )
+        so_far = replace(so_far, fields=fields, provenance=record.provenance())
         try:
             sent = await self.writer.write(interaction, fields, deadline=deadline)
         except GenesysError as error:
+            # Planned only now: a write that succeeds returns the request it sent.
+            so_far = replace(so_far, request=self.writer.plan(interaction, fields))
             if isinstance(error, InteractionNotFound):
                 return replace(so_far, reason="interaction not found or ended")
             failed = replace(so_far, status=Status.FAILED)
             return _with_failure(failed, str(error), _genesys_failure(error))
-        so_far = replace(so_far, request=sent)  # what the writer really sent
+        so_far = replace(so_far, request=sent)
         verb = "would write" if self.dry_run else "wrote"
         reason = f"{verb} {len(fields)} field{'s' if len(fields) != 1 else ''}"
         if not failures:
