@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote, quote_plus
 
 import httpx
@@ -242,7 +242,7 @@ class RestSource(CrmSource):
             )
             raise TypeError(msg)
         for key in self.config.lookup_keys:
-            template = self.request.get(key) if isinstance(self.request, Mapping) else self.request
+            template = _for_key(self.request, key)
             if template is None and isinstance(self.request, Mapping):
                 msg = (
                     f"[plugins.{self.name}] lookup_keys names {key!r}, which {self.name} cannot "
@@ -308,7 +308,7 @@ class RestSource(CrmSource):
         """The request for customer key ``key`` whose formatted value is ``value``, from
         :attr:`request`; ``None`` skips this key. Override it to build what a template cannot
         (and encode values put in a path with :func:`path_segment`)."""
-        template = self.request.get(key) if isinstance(self.request, Mapping) else self.request
+        template = _for_key(self.request, key)
         if template is None:
             return None
         return template.render(key, value, self.config)
@@ -461,9 +461,7 @@ class RestSource(CrmSource):
 
     def _records(self, response: httpx.Response, key: str) -> list[dict[str, Any]]:
         body = _json(response)
-        where = (
-            self.records_at.get(key) if isinstance(self.records_at, Mapping) else self.records_at
-        )
+        where = _for_key(self.records_at, key)
         found = body if where is None else at(body, where)
         if isinstance(found, dict):
             return [found]
@@ -546,6 +544,16 @@ def at(data: Any, path: str) -> Any:
         else:
             return None
     return data
+
+
+_T = TypeVar("_T")
+
+
+def _for_key(declaration: _T | Mapping[str, _T] | None, key: str) -> _T | None:
+    """A declaration made once for every key, or the one made for ``key``."""
+    if isinstance(declaration, Mapping):
+        return declaration.get(key)
+    return declaration
 
 
 def _json(response: httpx.Response) -> Any:
