@@ -190,15 +190,20 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     output = tmp_path_factory.mktemp("dist") / "genesys-enrich-lambda.zip"
     arch = LOCAL_ARCH[platform.machine().lower()]
     options = ["--arch", arch, "--python-version", PYTHON, "--plugins", "rest,fields"]
-    built = subprocess.run(  # noqa: S603 - this repository's packager
-        [*PACKAGER, *options, "--output", str(output)],
+    built = package(*options, "--output", str(output))
+    assert built.returncode == 0, built.stderr
+    return output, built.stdout
+
+
+def package(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run ``deploy/package.py`` with the project's uv, as its documented command does."""
+    return subprocess.run(  # noqa: S603 - this repository's packager
+        [*PACKAGER, *arguments],
         env={**os.environ, "UV": _uv()[0]},
         capture_output=True,
         text=True,
         check=False,
     )
-    assert built.returncode == 0, built.stderr
-    return output, built.stdout
 
 
 @pytest.fixture(scope="module")
@@ -533,12 +538,7 @@ def test_a_plugin_or_extra_that_is_not_there_is_refused_before_anything_is_built
 ) -> None:
     """A typo in --plugins or --extras names what there is, and writes no zip."""
     output = tmp_path / "package.zip"
-    refused = subprocess.run(  # noqa: S603 - this repository's packager
-        [*PACKAGER, "--arch", "arm64", *options, "--output", str(output)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = package("--arch", "arm64", *options, "--output", str(output))
     assert refused.returncode == 2
     assert re.search(expected, refused.stderr), refused.stderr
     assert not output.exists()
@@ -549,13 +549,7 @@ def test_the_dynamodb_extra_ships_boto3_for_the_duplicate_table(tmp_path: Path) 
     its dependencies as real files, and says so; without it the package has none of them."""
     output = tmp_path / "package.zip"
     options = ["--arch", "arm64", "--no-compile", "--plugins", "rest", "--extras", "dynamodb"]
-    built = subprocess.run(  # noqa: S603 - this repository's packager
-        [*PACKAGER, *options, "--output", str(output)],
-        env={**os.environ, "UV": _uv()[0]},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    built = package(*options, "--output", str(output))
     assert built.returncode == 0, built.stderr
     assert "core: genesys-enrich[dynamodb] " in built.stdout
     tops = {name.split("/", 1)[0] for name in zipfile.ZipFile(output).namelist()}
